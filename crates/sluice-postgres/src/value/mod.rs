@@ -1,0 +1,1 @@
+//! Decoding PostgreSQL datums (text and binary forms) into typed values.

@@ -1,0 +1,3 @@
+//! Integration tests of the Postgres source against a real PostgreSQL cluster.
+
+mod harness_smoke;
