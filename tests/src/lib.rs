@@ -46,9 +46,7 @@ static CLUSTER: OnceLock<Arc<Cluster>> = OnceLock::new();
 /// The process-wide test cluster, started on first use.
 pub fn cluster() -> Arc<Cluster> {
     CLUSTER
-        .get_or_init(|| {
-            Arc::new(Cluster::start().expect("failed to start the test PostgreSQL cluster"))
-        })
+        .get_or_init(|| Arc::new(Cluster::start().expect("failed to start the test PostgreSQL cluster")))
         .clone()
 }
 
@@ -58,7 +56,9 @@ pub fn pg_bin_dir() -> Result<PathBuf> {
         return Ok(PathBuf::from(dir));
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .context("PostgreSQL server binaries not found under /usr/lib/postgresql; run scripts/install-test-deps")?
+        .context(
+            "PostgreSQL server binaries not found under /usr/lib/postgresql; run scripts/install-test-deps",
+        )?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let v = e.file_name().to_str()?.parse::<u32>().ok()?;
@@ -74,11 +74,7 @@ pub fn pg_bin_dir() -> Result<PathBuf> {
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0\n"))
-        .unwrap_or(false)
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
 }
 
 /// Runs a command as the `postgres` user when we are root (initdb refuses root).
@@ -97,9 +93,7 @@ fn free_port() -> Result<u16> {
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("could not run {what}"))?;
+    let out = cmd.output().with_context(|| format!("could not run {what}"))?;
     if !out.status.success() {
         bail!(
             "{what} failed: {}\n{}",
@@ -113,45 +107,29 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
 impl Cluster {
     fn start() -> Result<Cluster> {
         let bin_dir = pg_bin_dir()?;
-        let root = tempfile::Builder::new()
-            .prefix("sluice-pg-")
-            .tempdir()?
-            .keep();
+        let root = tempfile::Builder::new().prefix("sluice-pg-").tempdir()?.keep();
         let data_dir = root.join("data");
         let tls_dir = root.join("tls");
         std::fs::create_dir_all(&tls_dir)?;
         if is_root() {
-            run(
-                Command::new("chown")
-                    .args(["-R", "postgres:postgres"])
-                    .arg(&root),
-                "chown",
-            )?;
+            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&root), "chown")?;
         }
         run(
-            as_pg_user(&bin_dir.join("initdb"))
-                .arg("-D")
-                .arg(&data_dir)
-                .args([
-                    "-A",
-                    "trust",
-                    "-U",
-                    "postgres",
-                    "--no-sync",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                ]),
+            as_pg_user(&bin_dir.join("initdb")).arg("-D").arg(&data_dir).args([
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ]),
             "initdb",
         )?;
         make_certificates(&tls_dir)?;
         if is_root() {
-            run(
-                Command::new("chown")
-                    .args(["-R", "postgres:postgres"])
-                    .arg(&tls_dir),
-                "chown",
-            )?;
+            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&tls_dir), "chown")?;
         }
         let port = free_port()?;
         let conf = format!(
@@ -186,16 +164,8 @@ impl Cluster {
             "pg_ctl start",
         )?;
         spawn_watchdog(&bin_dir, &data_dir, &root)?;
-        let major_version = std::fs::read_to_string(data_dir.join("PG_VERSION"))?
-            .trim()
-            .parse()?;
-        let cluster = Cluster {
-            data_dir,
-            port,
-            ca_cert: tls_dir.join("ca.crt"),
-            major_version,
-            bin_dir,
-        };
+        let major_version = std::fs::read_to_string(data_dir.join("PG_VERSION"))?.trim().parse()?;
+        let cluster = Cluster { data_dir, port, ca_cert: tls_dir.join("ca.crt"), major_version, bin_dir };
         cluster.bootstrap_roles()?;
         Ok(cluster)
     }
@@ -216,17 +186,7 @@ impl Cluster {
     pub fn psql(&self, db: &str, sql: &str) -> Result<()> {
         run(
             Command::new(self.bin_dir.join("psql"))
-                .args([
-                    "-X",
-                    "-q",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    "postgres",
-                    "-p",
-                ])
+                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres", "-p"])
                 .arg(self.port.to_string())
                 .args(["-d", db, "-c", sql]),
             "psql",
@@ -240,16 +200,12 @@ impl Cluster {
 
     /// A libpq-style connection string for the superuser.
     pub fn conn_string(&self, db: &str) -> String {
-        format!(
-            "host=127.0.0.1 port={} user=postgres dbname={db}",
-            self.port
-        )
+        format!("host=127.0.0.1 port={} user=postgres dbname={db}", self.port)
     }
 }
 
 fn make_certificates(dir: &Path) -> Result<()> {
-    let openssl =
-        |args: &[&str], what: &str| run(Command::new("openssl").args(args).current_dir(dir), what);
+    let openssl = |args: &[&str], what: &str| run(Command::new("openssl").args(args).current_dir(dir), what);
     openssl(
         &[
             "req",
@@ -312,23 +268,14 @@ fn make_certificates(dir: &Path) -> Result<()> {
         "openssl (server cert)",
     )?;
     // PostgreSQL refuses a key file readable by others.
-    run(
-        Command::new("chmod")
-            .args(["600"])
-            .arg(dir.join("server.key")),
-        "chmod",
-    )?;
+    run(Command::new("chmod").args(["600"]).arg(dir.join("server.key")), "chmod")?;
     Ok(())
 }
 
 /// Stops the cluster and removes its files once this process is gone, however it ends.
 fn spawn_watchdog(bin_dir: &Path, data_dir: &Path, root: &Path) -> Result<()> {
     // SLUICE_KEEP_PG=1 keeps the files (server.log) for a post-mortem.
-    let cleanup = if std::env::var_os("SLUICE_KEEP_PG").is_some() {
-        "true"
-    } else {
-        "rm -rf"
-    };
+    let cleanup = if std::env::var_os("SLUICE_KEEP_PG").is_some() { "true" } else { "rm -rf" };
     let script = format!(
         "while [ -d /proc/{pid} ]; do sleep 1; done; \
          {pg_ctl} -D '{data}' -m immediate stop >/dev/null 2>&1; {cleanup} '{root}'",
@@ -346,10 +293,7 @@ fn spawn_watchdog(bin_dir: &Path, data_dir: &Path, root: &Path) -> Result<()> {
         c.args(["sh", "-c", &script]);
         c
     };
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
     Ok(())
 }
 
@@ -369,8 +313,7 @@ impl TestDb {
     pub async fn create(name: &str) -> Result<TestDb> {
         let cluster = cluster();
         let db = format!("t_{name}");
-        let (admin, conn) =
-            tokio_postgres::connect(&cluster.conn_string("postgres"), NoTls).await?;
+        let (admin, conn) = tokio_postgres::connect(&cluster.conn_string("postgres"), NoTls).await?;
         tokio::spawn(conn);
         admin
             .execute(
@@ -378,18 +321,10 @@ impl TestDb {
                 &[&db],
             )
             .await?;
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-            .await?;
-        admin
-            .batch_execute(&format!("CREATE DATABASE {db}"))
-            .await?;
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await?;
+        admin.batch_execute(&format!("CREATE DATABASE {db}")).await?;
         let client = Self::connect_to(&cluster, &db).await?;
-        Ok(TestDb {
-            name: db,
-            cluster,
-            client,
-        })
+        Ok(TestDb { name: db, cluster, client })
     }
 
     async fn connect_to(cluster: &Cluster, db: &str) -> Result<tokio_postgres::Client> {
@@ -414,10 +349,7 @@ impl TestDb {
 
     /// Runs a batch of SQL statements.
     pub async fn exec(&self, sql: &str) -> Result<()> {
-        self.client
-            .batch_execute(sql)
-            .await
-            .with_context(|| format!("SQL failed: {sql}"))
+        self.client.batch_execute(sql).await.with_context(|| format!("SQL failed: {sql}"))
     }
 }
 
@@ -427,8 +359,7 @@ pub fn init_tracing() {
     INIT.get_or_init(|| {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "warn".into()),
+                tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
             )
             .with_test_writer()
             .try_init();

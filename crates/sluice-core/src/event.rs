@@ -153,13 +153,10 @@ impl ChangeEvent {
     pub fn approx_size(&self) -> usize {
         let payload = match &self.change {
             Change::Row { before, after, .. } => {
-                before.as_ref().map_or(0, Row::approx_size)
-                    + after.as_ref().map_or(0, Row::approx_size)
+                before.as_ref().map_or(0, Row::approx_size) + after.as_ref().map_or(0, Row::approx_size)
             }
             Change::Truncate { .. } => 0,
-            Change::Message {
-                prefix, content, ..
-            } => prefix.len() + content.len(),
+            Change::Message { prefix, content, .. } => prefix.len() + content.len(),
         };
         payload + std::mem::size_of::<ChangeEvent>()
     }

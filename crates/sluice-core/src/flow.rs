@@ -14,18 +14,7 @@ pub fn channel<T>(max_items: usize, max_bytes: usize) -> (Sender<T>, Receiver<T>
     let max_bytes = max_bytes.clamp(1, Semaphore::MAX_PERMITS);
     let budget = Arc::new(Semaphore::new(max_bytes));
     let (tx, rx) = mpsc::channel(max_items.max(1));
-    (
-        Sender {
-            inner: tx,
-            budget: budget.clone(),
-            max_bytes,
-        },
-        Receiver {
-            inner: rx,
-            budget,
-            in_hand: 0,
-        },
-    )
+    (Sender { inner: tx, budget: budget.clone(), max_bytes }, Receiver { inner: rx, budget, in_hand: 0 })
 }
 
 /// The sending half; cloneable.
@@ -38,11 +27,7 @@ pub struct Sender<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        Sender {
-            inner: self.inner.clone(),
-            budget: self.budget.clone(),
-            max_bytes: self.max_bytes,
-        }
+        Sender { inner: self.inner.clone(), budget: self.budget.clone(), max_bytes: self.max_bytes }
     }
 }
 

@@ -44,9 +44,7 @@ impl From<u64> for Lsn {
 
 /// The text was not an LSN of the form `XXXXXXXX/XXXXXXXX`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid LSN {0:?}: expected two hexadecimal numbers separated by '/', such as 16/B374D848"
-)]
+#[error("invalid LSN {0:?}: expected two hexadecimal numbers separated by '/', such as 16/B374D848")]
 pub struct ParseLsnError(pub String);
 
 impl FromStr for Lsn {
@@ -80,11 +78,7 @@ mod tests {
 
     #[test]
     fn lsn_round_trips_through_text() {
-        for (text, raw) in [
-            ("0/0", 0u64),
-            ("16/B374D848", 0x16_B374_D848),
-            ("FFFFFFFF/FFFFFFFF", u64::MAX),
-        ] {
+        for (text, raw) in [("0/0", 0u64), ("16/B374D848", 0x16_B374_D848), ("FFFFFFFF/FFFFFFFF", u64::MAX)] {
             let lsn: Lsn = text.parse().unwrap();
             assert_eq!(lsn.as_u64(), raw);
             assert_eq!(lsn.to_string(), text);

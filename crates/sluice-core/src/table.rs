@@ -20,10 +20,7 @@ pub struct TableId {
 impl TableId {
     /// Builds a table id from its two parts.
     pub fn new(schema: impl Into<Arc<str>>, name: impl Into<Arc<str>>) -> Self {
-        TableId {
-            schema: schema.into(),
-            name: name.into(),
-        }
+        TableId { schema: schema.into(), name: name.into() }
     }
 }
 
@@ -200,12 +197,7 @@ pub struct ColumnType {
 impl ColumnType {
     /// Builds a column type.
     pub fn new(oid: u32, modifier: i32, name: impl Into<Arc<str>>, kind: TypeKind) -> Self {
-        ColumnType {
-            oid,
-            modifier,
-            name: name.into(),
-            kind,
-        }
+        ColumnType { oid, modifier, name: name.into(), kind }
     }
 
     /// The type with domains peeled off: what the value is actually encoded as.
@@ -230,9 +222,7 @@ impl ColumnType {
     pub fn length(&self) -> Option<u32> {
         let b = self.base();
         match b.kind {
-            TypeKind::Bpchar | TypeKind::Varchar if b.modifier >= 4 => {
-                Some((b.modifier - 4) as u32)
-            }
+            TypeKind::Bpchar | TypeKind::Varchar if b.modifier >= 4 => Some((b.modifier - 4) as u32),
             TypeKind::Bit | TypeKind::VarBit if b.modifier >= 0 => Some(b.modifier as u32),
             _ => None,
         }
@@ -322,14 +312,7 @@ mod tests {
     #[test]
     fn domains_resolve_to_their_base() {
         let base = ColumnType::new(1043, 14, "varchar", TypeKind::Varchar);
-        let d = ColumnType::new(
-            90000,
-            -1,
-            "short_text",
-            TypeKind::Domain {
-                base: Box::new(base),
-            },
-        );
+        let d = ColumnType::new(90000, -1, "short_text", TypeKind::Domain { base: Box::new(base) });
         assert_eq!(d.length(), Some(10));
         assert_eq!(d.base().kind, TypeKind::Varchar);
     }

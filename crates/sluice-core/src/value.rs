@@ -95,13 +95,10 @@ impl Value {
             Value::Text(s) => s.len(),
             Value::Bytes(b) => b.len(),
             Value::Bits { data, .. } => data.len(),
-            Value::Hstore(pairs) => pairs
-                .iter()
-                .map(|(k, v)| k.len() + v.as_ref().map_or(0, String::len) + 48)
-                .sum(),
-            Value::Array(a) => {
-                a.elements.iter().map(Value::approx_size).sum::<usize>() + a.dims.len() * 8
+            Value::Hstore(pairs) => {
+                pairs.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, String::len) + 48).sum()
             }
+            Value::Array(a) => a.elements.iter().map(Value::approx_size).sum::<usize>() + a.dims.len() * 8,
             _ => 0,
         };
         heap + std::mem::size_of::<Value>()
@@ -205,11 +202,7 @@ impl Decimal {
     /// All digits without sign or point, i.e. the unscaled integer's magnitude in base 10
     /// (leading zeros possible when the integer part is 0).
     pub fn unscaled_digits(&self) -> String {
-        self.0
-            .trim_start_matches('-')
-            .chars()
-            .filter(char::is_ascii_digit)
-            .collect()
+        self.0.trim_start_matches('-').chars().filter(char::is_ascii_digit).collect()
     }
 }
 

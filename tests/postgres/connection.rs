@@ -1,0 +1,1 @@
+//! The replication protocol client against a real server: auth, TLS, replication commands.
