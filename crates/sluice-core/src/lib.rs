@@ -6,15 +6,19 @@
 //! Debezium encoder and the Delta applier ([`ChangeEvent`], [`SourceEvent`]). The only runtime piece is
 //! [`flow`], a channel bounded in bytes, because every stage needs the same backpressure primitive.
 
+pub mod ack;
 pub mod error;
 pub mod event;
 pub mod flow;
+pub mod json;
 pub mod lsn;
 pub mod secret;
 pub mod table;
+pub mod task;
 pub mod time;
 pub mod value;
 
+pub use ack::Acknowledger;
 pub use error::ErrorClass;
 pub use event::{
     Change, ChangeEvent, Op, Origin, SnapshotMark, SourceEvent, SourcePosition, TxnBegin, TxnCommit,

@@ -13,10 +13,13 @@
 //! schema changes; [`slot`], [`publication`] and [`snapshot`] implement Debezium's connector
 //! properties; [`reader`] wires them into a stream of change events.
 
+pub mod catalog;
 pub mod config;
 pub mod error;
+pub mod filter;
 pub mod pgoutput;
 pub mod replication;
+pub mod spill;
 pub mod value;
 
 pub use config::PostgresSourceConfig;

@@ -1,0 +1,163 @@
+//! Which tables a connector captures, with Debezium's include/exclude list semantics.
+//!
+//! Each list is a comma-separated set of regular expressions matched against the whole name
+//! (anchored, case-insensitive, as Debezium does); a comma inside a regular expression is written
+//! `\,`. Schema lists match the schema name, table lists match `schema.table`. Include and exclude
+//! lists of the same kind are mutually exclusive. PostgreSQL's own schemas are never captured.
+
+use regex::{Regex, RegexBuilder};
+use sluice_core::TableId;
+
+use crate::error::PostgresError;
+
+/// A compiled list of anchored, case-insensitive regular expressions.
+#[derive(Debug, Clone)]
+pub struct PatternList {
+    source: String,
+    patterns: Vec<Regex>,
+}
+
+impl PatternList {
+    /// Compiles a Debezium list property; `property` names it in errors.
+    pub fn parse(property: &str, text: &str) -> Result<Self, PostgresError> {
+        let mut patterns = Vec::new();
+        for item in split_unescaped_commas(text) {
+            let item = item.trim();
+            if item.is_empty() {
+                continue;
+            }
+            let anchored = format!("^(?:{item})$");
+            let re = RegexBuilder::new(&anchored).case_insensitive(true).build().map_err(|e| {
+                PostgresError::config(property, format!("'{item}' is not a valid regular expression: {e}"))
+            })?;
+            patterns.push(re);
+        }
+        Ok(PatternList { source: text.to_owned(), patterns })
+    }
+
+    /// True if any pattern matches the whole of `name`.
+    pub fn matches(&self, name: &str) -> bool {
+        self.patterns.iter().any(|p| p.is_match(name))
+    }
+
+    /// The list as configured.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+}
+
+/// Splits on commas not preceded by a backslash; `\,` becomes a literal comma.
+fn split_unescaped_commas(text: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&',') => {
+                current.push(',');
+                chars.next();
+            }
+            ',' => items.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    items.push(current);
+    items
+}
+
+/// The table selection of one connector.
+#[derive(Debug, Clone, Default)]
+pub struct TableFilter {
+    /// `schema.include.list`
+    pub schema_include: Option<PatternList>,
+    /// `schema.exclude.list`
+    pub schema_exclude: Option<PatternList>,
+    /// `table.include.list`
+    pub table_include: Option<PatternList>,
+    /// `table.exclude.list`
+    pub table_exclude: Option<PatternList>,
+}
+
+/// Schemas that belong to PostgreSQL itself and are never captured.
+fn is_system_schema(schema: &str) -> bool {
+    matches!(schema, "pg_catalog" | "information_schema")
+        || schema.starts_with("pg_toast")
+        || schema.starts_with("pg_temp")
+}
+
+impl TableFilter {
+    /// True if changes of `table` are captured.
+    pub fn includes(&self, table: &TableId) -> bool {
+        if is_system_schema(&table.schema) {
+            return false;
+        }
+        let schema_ok = match (&self.schema_include, &self.schema_exclude) {
+            (Some(inc), _) => inc.matches(&table.schema),
+            (None, Some(exc)) => !exc.matches(&table.schema),
+            (None, None) => true,
+        };
+        if !schema_ok {
+            return false;
+        }
+        let full = table.to_string();
+        match (&self.table_include, &self.table_exclude) {
+            (Some(inc), _) => inc.matches(&full),
+            (None, Some(exc)) => !exc.matches(&full),
+            (None, None) => true,
+        }
+    }
+
+    /// True if no list is set (every non-system table is captured).
+    pub fn is_unfiltered(&self) -> bool {
+        self.schema_include.is_none()
+            && self.schema_exclude.is_none()
+            && self.table_include.is_none()
+            && self.table_exclude.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(text: &str) -> Option<PatternList> {
+        Some(PatternList::parse("test", text).unwrap())
+    }
+
+    #[test]
+    fn patterns_are_anchored_and_case_insensitive() {
+        let l = PatternList::parse("p", "public.cust.*, inventory\\.orders").unwrap();
+        assert!(l.matches("public.customers"));
+        assert!(l.matches("PUBLIC.Customers"));
+        assert!(l.matches("inventory.orders"));
+        assert!(!l.matches("inventory.orders_old"));
+        assert!(!l.matches("xpublic.customers"));
+    }
+
+    #[test]
+    fn escaped_commas_stay_inside_a_pattern() {
+        let l = PatternList::parse("p", "public.t{1\\,3}").unwrap();
+        assert!(l.matches("public.ttt"));
+        assert!(!l.matches("public.tttt"));
+    }
+
+    #[test]
+    fn bad_regex_names_the_property() {
+        let err = PatternList::parse("table.include.list", "public.(").unwrap_err();
+        assert!(err.to_string().contains("table.include.list"), "{err}");
+    }
+
+    #[test]
+    fn schema_and_table_lists_combine() {
+        let f = TableFilter {
+            schema_include: list("public,sales"),
+            table_exclude: list("sales\\.secret.*"),
+            ..Default::default()
+        };
+        assert!(f.includes(&TableId::new("public", "a")));
+        assert!(f.includes(&TableId::new("sales", "orders")));
+        assert!(!f.includes(&TableId::new("sales", "secret_pay")));
+        assert!(!f.includes(&TableId::new("other", "a")));
+        assert!(!TableFilter::default().includes(&TableId::new("pg_catalog", "pg_class")));
+    }
+}

@@ -1,0 +1,491 @@
+//! The initial snapshot: every captured row as an op `r` event, consistent with the slot.
+//!
+//! Creating the slot exports a snapshot that sees exactly the transactions committed before the
+//! slot's consistent point; streaming from the slot starts with the first transaction after it.
+//! Reading the tables under that snapshot (`SET TRANSACTION SNAPSHOT` in a REPEATABLE READ
+//! transaction) therefore leaves no gap and no overlap with the stream. Large tables are split into
+//! ctid page ranges (a TID range scan, PostgreSQL 14+) read by up to `snapshot.max.threads`
+//! connections that all import the same snapshot; rows are still emitted in table and chunk order,
+//! so the output is deterministic. Each chunk hands its rows over through a channel bounded in
+//! bytes, so memory does not grow with the table.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures::StreamExt;
+use sluice_core::flow;
+use sluice_core::{
+    Change, ChangeEvent, Lsn, Op, Row, SnapshotMark, SourceEvent, SourcePosition, TableSchema, Timestamp, Value,
+    Xid,
+};
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::{CapturedTable, qualified, quote_ident, quote_literal};
+use crate::error::PostgresError;
+use crate::relation::RelationCache;
+use crate::replication::{Endpoint, connect_sql};
+use crate::value::decode_text;
+
+/// What to snapshot and under which exported snapshot.
+#[derive(Debug, Clone)]
+pub struct SnapshotRequest {
+    /// The exported snapshot's name.
+    pub snapshot_name: String,
+    /// The slot position the snapshot is consistent with.
+    pub consistent_point: Lsn,
+    /// Tables to read, in emission order.
+    pub tables: Vec<CapturedTable>,
+    /// Connections reading in parallel.
+    pub max_threads: usize,
+    /// Heap pages per chunk.
+    pub chunk_pages: u32,
+    /// Byte budget for rows buffered between the readers and the emitter.
+    pub buffer_bytes: usize,
+    /// `server_version_num`, to know whether TID range scans exist (14+).
+    pub server_version: u32,
+}
+
+/// What the snapshot produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SnapshotSummary {
+    /// Rows emitted.
+    pub rows: u64,
+    /// Tables read.
+    pub tables: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Chunk {
+    table: usize,
+    /// First heap page (inclusive), `None` from the start.
+    from_page: Option<u64>,
+    /// Last heap page (exclusive), `None` to the end.
+    to_page: Option<u64>,
+}
+
+#[derive(Debug)]
+enum ChunkItem {
+    Row(Row),
+    Done,
+    Failed(PostgresError),
+}
+
+/// Reads every table of `request` and emits its rows as op `r` events into `out`.
+pub async fn run_snapshot(
+    endpoint: &Endpoint,
+    request: SnapshotRequest,
+    relations: &mut RelationCache,
+    out: &flow::Sender<SourceEvent>,
+    cancel: &CancellationToken,
+) -> Result<SnapshotSummary, PostgresError> {
+    let chunks = plan_chunks(&request);
+    let workers = request.max_threads.clamp(1, chunks.len().max(1));
+    // Every connection imports the snapshot before anything else happens on the exporting
+    // connection; after that the snapshot lives in these transactions.
+    let mut clients = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let client = connect_sql(endpoint).await?;
+        client
+            .batch_execute(&format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT {}",
+                quote_literal(&request.snapshot_name)
+            ))
+            .await
+            .map_err(PostgresError::query("importing the exported snapshot"))?;
+        clients.push(Arc::new(client));
+    }
+    let first = clients[0].clone();
+    let xid_row = first
+        .query_one("SELECT (txid_current() % 4294967296)::int8, (extract(epoch from now()) * 1000000)::int8", &[])
+        .await
+        .map_err(PostgresError::query("reading the snapshot transaction"))?;
+    let snapshot_xid = Xid(xid_row.get::<_, i64>(0) as u32);
+    let snapshot_ts = Timestamp::Micros(xid_row.get(1));
+    let mut schemas = Vec::with_capacity(request.tables.len());
+    for t in &request.tables {
+        schemas.push(relations.load(&first, t.oid).await?);
+    }
+    let schemas = Arc::new(schemas);
+
+    let chunks = Arc::new(chunks);
+    let next = Arc::new(AtomicUsize::new(0));
+    let (handoff_tx, mut handoff_rx) = mpsc::channel::<(usize, flow::Receiver<ChunkItem>)>(workers);
+    let per_chunk_bytes = (request.buffer_bytes / (workers + 1)).max(64 * 1024);
+    let reader_cancel = cancel.child_token();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (n, client) in clients.into_iter().enumerate() {
+        let chunks = chunks.clone();
+        let next = next.clone();
+        let handoff = handoff_tx.clone();
+        let schemas = schemas.clone();
+        let cancel = reader_cancel.clone();
+        let span = tracing::info_span!("snapshot_reader", worker = n);
+        tasks.spawn(tracing::Instrument::instrument(
+            async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(chunk) = chunks.get(i) else { break };
+                    let (tx, rx) = flow::channel(4096, per_chunk_bytes);
+                    if handoff.send((i, rx)).await.is_err() {
+                        break;
+                    }
+                    let schema = &schemas[chunk.table];
+                    let item = tokio::select! {
+                        r = read_chunk(&client, schema, chunk, &tx) => match r {
+                            Ok(()) => ChunkItem::Done,
+                            Err(e) => ChunkItem::Failed(e),
+                        },
+                        () = cancel.cancelled() => break,
+                    };
+                    let failed = matches!(item, ChunkItem::Failed(_));
+                    let _ = tx.send(item, 1).await;
+                    if failed {
+                        break;
+                    }
+                }
+                let _ = client.batch_execute("COMMIT").await;
+            },
+            span,
+        ));
+    }
+    drop(handoff_tx);
+
+    let mut pending_receivers: HashMap<usize, flow::Receiver<ChunkItem>> = HashMap::new();
+    let mut emitter = Emitter {
+        out,
+        schemas: &schemas,
+        pending: None,
+        seq: 0,
+        consistent_point: request.consistent_point,
+        xid: snapshot_xid,
+        ts: snapshot_ts,
+        last_table: None,
+    };
+    let result = async {
+        for i in 0..chunks.len() {
+            let mut rx = loop {
+                if let Some(rx) = pending_receivers.remove(&i) {
+                    break rx;
+                }
+                let received = tokio::select! {
+                    r = handoff_rx.recv() => r,
+                    () = cancel.cancelled() => return Err(PostgresError::Closed),
+                };
+                match received {
+                    Some((j, rx)) => {
+                        pending_receivers.insert(j, rx);
+                    }
+                    None => return Err(PostgresError::Protocol("snapshot readers stopped early".into())),
+                }
+            };
+            loop {
+                let item = tokio::select! {
+                    item = rx.recv() => item,
+                    () = cancel.cancelled() => return Err(PostgresError::Closed),
+                };
+                match item {
+                    Some(ChunkItem::Row(row)) => emitter.push(chunks[i].table, row).await?,
+                    Some(ChunkItem::Done) => break,
+                    Some(ChunkItem::Failed(e)) => return Err(e),
+                    None => return Err(PostgresError::Protocol("a snapshot reader stopped early".into())),
+                }
+            }
+        }
+        emitter.finish().await
+    }
+    .await;
+    reader_cancel.cancel();
+    drop(pending_receivers);
+    drop(handoff_rx);
+    while tasks.join_next().await.is_some() {}
+    let rows = result?;
+    Ok(SnapshotSummary { rows, tables: request.tables.len() })
+}
+
+/// Splits large tables into ctid page ranges.
+fn plan_chunks(request: &SnapshotRequest) -> Vec<Chunk> {
+    let per = u64::from(request.chunk_pages);
+    let tid_ranges = request.server_version >= 140_000;
+    let mut chunks = Vec::new();
+    for (table, t) in request.tables.iter().enumerate() {
+        if !tid_ranges || t.pages <= per {
+            chunks.push(Chunk { table, from_page: None, to_page: None });
+            continue;
+        }
+        let mut start = 0;
+        while start < t.pages {
+            let end = start + per;
+            // The last chunk is open-ended: the table may have grown since it was measured.
+            let to_page = (end < t.pages).then_some(end);
+            chunks.push(Chunk { table, from_page: (start > 0).then_some(start), to_page });
+            start = end;
+        }
+    }
+    chunks
+}
+
+/// The COPY statement that reads one chunk's columns in pgoutput's column order.
+fn copy_statement(schema: &TableSchema, chunk: &Chunk) -> String {
+    let columns: Vec<String> = schema.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let mut sql = format!("COPY (SELECT {} FROM ONLY {}", columns.join(", "), qualified(&schema.id));
+    match (chunk.from_page, chunk.to_page) {
+        (None, None) => {}
+        (Some(from), None) => sql.push_str(&format!(" WHERE ctid >= '({from},0)'::tid")),
+        (None, Some(to)) => sql.push_str(&format!(" WHERE ctid < '({to},0)'::tid")),
+        (Some(from), Some(to)) => {
+            sql.push_str(&format!(" WHERE ctid >= '({from},0)'::tid AND ctid < '({to},0)'::tid"))
+        }
+    }
+    sql.push_str(") TO STDOUT");
+    sql
+}
+
+async fn read_chunk(
+    client: &Client,
+    schema: &Arc<TableSchema>,
+    chunk: &Chunk,
+    tx: &flow::Sender<ChunkItem>,
+) -> Result<(), PostgresError> {
+    let table = schema.id.to_string();
+    let sql = copy_statement(schema, chunk);
+    let stream = client.copy_out(&sql).await.map_err(PostgresError::query(format!("reading table {table}")))?;
+    futures::pin_mut!(stream);
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut fields = Vec::with_capacity(schema.columns.len());
+    while let Some(data) = stream.next().await {
+        let data = data.map_err(PostgresError::query(format!("reading table {table}")))?;
+        buf.extend_from_slice(&data);
+        let mut consumed = 0;
+        while let Some(nl) = buf[consumed..].iter().position(|&b| b == b'\n') {
+            let line = &buf[consumed..consumed + nl];
+            consumed += nl + 1;
+            let row = decode_copy_row(schema, line, &mut fields)?;
+            let size = row.approx_size();
+            if tx.send(ChunkItem::Row(row), size).await.is_err() {
+                return Ok(());
+            }
+        }
+        buf.drain(..consumed);
+    }
+    if !buf.is_empty() {
+        return Err(PostgresError::Protocol(format!("COPY output of {table} ended in the middle of a row")));
+    }
+    Ok(())
+}
+
+fn decode_copy_row<'a>(
+    schema: &TableSchema,
+    line: &'a [u8],
+    fields: &mut Vec<Option<Cow<'a, [u8]>>>,
+) -> Result<Row, PostgresError> {
+    parse_copy_line(line, fields);
+    if fields.len() != schema.columns.len() {
+        return Err(PostgresError::Protocol(format!(
+            "COPY row of {} has {} fields, expected {}",
+            schema.id,
+            fields.len(),
+            schema.columns.len()
+        )));
+    }
+    let mut values = Vec::with_capacity(fields.len());
+    for (field, column) in fields.drain(..).zip(&schema.columns) {
+        values.push(match field {
+            None => Value::Null,
+            Some(bytes) => decode_text(&column.ty, &bytes).map_err(|source| PostgresError::Value {
+                table: schema.id.to_string(),
+                column: column.name.to_string(),
+                source,
+            })?,
+        });
+    }
+    Ok(Row(values))
+}
+
+/// Splits one line of COPY text output into fields: `\N` is NULL, backslash escapes are undone.
+/// Fields without escapes borrow from the line.
+fn parse_copy_line<'a>(line: &'a [u8], fields: &mut Vec<Option<Cow<'a, [u8]>>>) {
+    fields.clear();
+    for raw in line.split(|&b| b == b'\t') {
+        if raw == b"\\N" {
+            fields.push(None);
+        } else if !raw.contains(&b'\\') {
+            fields.push(Some(Cow::Borrowed(raw)));
+        } else {
+            fields.push(Some(Cow::Owned(unescape_copy(raw))));
+        }
+    }
+}
+
+fn unescape_copy(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        i += 1;
+        if b != b'\\' || i >= raw.len() {
+            out.push(b);
+            continue;
+        }
+        let c = raw[i];
+        i += 1;
+        match c {
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'v' => out.push(11),
+            b'0'..=b'7' => {
+                let mut v = u32::from(c - b'0');
+                for _ in 0..2 {
+                    match raw.get(i) {
+                        Some(d @ b'0'..=b'7') => {
+                            v = v * 8 + u32::from(d - b'0');
+                            i += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                out.push(v as u8);
+            }
+            b'x' => {
+                let mut v = 0u32;
+                let mut digits = 0;
+                while digits < 2 {
+                    match raw.get(i).and_then(|d| (*d as char).to_digit(16)) {
+                        Some(d) => {
+                            v = v * 16 + d;
+                            i += 1;
+                            digits += 1;
+                        }
+                        None => break,
+                    }
+                }
+                if digits == 0 {
+                    out.push(b'x');
+                } else {
+                    out.push(v as u8);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Emits rows with Debezium's snapshot markers; holds one row back to know which row is last.
+struct Emitter<'a> {
+    out: &'a flow::Sender<SourceEvent>,
+    schemas: &'a [Arc<TableSchema>],
+    pending: Option<(usize, Row, bool)>,
+    seq: u64,
+    consistent_point: Lsn,
+    xid: Xid,
+    ts: Timestamp,
+    last_table: Option<usize>,
+}
+
+impl Emitter<'_> {
+    async fn push(&mut self, table: usize, row: Row) -> Result<(), PostgresError> {
+        let first_in_table = self.last_table != Some(table);
+        self.last_table = Some(table);
+        if let Some((t, r, f)) = self.pending.take() {
+            self.emit(t, r, f, t != table, false).await?;
+        }
+        self.pending = Some((table, row, first_in_table));
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<u64, PostgresError> {
+        if let Some((t, r, f)) = self.pending.take() {
+            self.emit(t, r, f, true, true).await?;
+        }
+        Ok(self.seq)
+    }
+
+    async fn emit(
+        &mut self,
+        table: usize,
+        row: Row,
+        first_in_table: bool,
+        last_in_table: bool,
+        last: bool,
+    ) -> Result<(), PostgresError> {
+        let mark = SnapshotMark { first: self.seq == 0, last, first_in_table, last_in_table };
+        let event = ChangeEvent {
+            change: Change::Row {
+                op: Op::Read,
+                table: self.schemas[table].clone(),
+                before: None,
+                after: Some(row),
+            },
+            source: SourcePosition {
+                lsn: self.consistent_point,
+                commit_lsn: None,
+                seq: self.seq,
+                xid: Some(self.xid),
+                commit_ts: Some(self.ts),
+                origin: None,
+                snapshot: Some(mark),
+            },
+        };
+        self.seq += 1;
+        let size = event.approx_size();
+        self.out.send(SourceEvent::Change(event), size).await.map_err(|_| PostgresError::Closed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_core::TableId;
+
+    use super::*;
+
+    fn fields(line: &[u8]) -> Vec<Option<Vec<u8>>> {
+        let mut f = Vec::new();
+        parse_copy_line(line, &mut f);
+        f.into_iter().map(|x| x.map(|c| c.into_owned())).collect()
+    }
+
+    #[test]
+    fn copy_lines_split_and_unescape() {
+        assert_eq!(
+            fields(b"1\t\\N\ta\\tb\\nc\\\\d\t\\101\\x41\\q"),
+            vec![
+                Some(b"1".to_vec()),
+                None,
+                Some(b"a\tb\nc\\d".to_vec()),
+                Some(b"AAq".to_vec()),
+            ]
+        );
+        assert_eq!(fields(b""), vec![Some(vec![])]);
+        // A literal "\N" string is escaped by the server as "\\N".
+        assert_eq!(fields(b"\\\\N"), vec![Some(b"\\N".to_vec())]);
+    }
+
+    #[test]
+    fn chunks_cover_large_tables_with_an_open_end() {
+        let table = |pages| CapturedTable { oid: 1, id: TableId::new("s", "t"), pages };
+        let req = SnapshotRequest {
+            snapshot_name: "x".into(),
+            consistent_point: Lsn(1),
+            tables: vec![table(10), table(2)],
+            max_threads: 2,
+            chunk_pages: 4,
+            buffer_bytes: 1 << 20,
+            server_version: 150_000,
+        };
+        let c = plan_chunks(&req);
+        let ranges: Vec<_> = c.iter().map(|c| (c.table, c.from_page, c.to_page)).collect();
+        assert_eq!(
+            ranges,
+            vec![(0, None, Some(4)), (0, Some(4), Some(8)), (0, Some(8), None), (1, None, None)]
+        );
+        let old = SnapshotRequest { server_version: 130_000, ..req };
+        assert_eq!(plan_chunks(&old).len(), 2, "no TID range scans before PostgreSQL 14");
+    }
+}
