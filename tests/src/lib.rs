@@ -5,15 +5,18 @@
 //! SCRAM authentication) and stops it when the process exits. [`TestDb::create`] gives each test its
 //! own database, so slots and publications of different tests never meet.
 //!
-//! The server binaries are taken from `SLUICE_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin`;
-//! `scripts/install-test-deps` installs them when missing.
+//! The cluster itself is a [`Sandbox`] (shared with `sluice demo`): server binaries from
+//! `SLUICE_PG_BIN` or the newest `/usr/lib/postgresql/*/bin`, which `scripts/install-test-deps`
+//! installs when missing. `SLUICE_KEEP_PG=1` keeps its files (and `server.log`) after the run.
 
-use std::net::TcpListener;
+pub mod capture;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, bail};
+use sluice_postgres::sandbox::{Sandbox, SandboxOptions};
 use tokio_postgres::NoTls;
 
 /// The password of the md5 and SCRAM test users.
@@ -27,18 +30,17 @@ pub const TLS_USER: &str = "sluice_tls";
 /// A role without the REPLICATION attribute (trust auth).
 pub const NO_REPLICATION_USER: &str = "sluice_plain";
 
-/// A running private PostgreSQL cluster.
+/// A running private PostgreSQL cluster with TLS and test roles.
 #[derive(Debug)]
 pub struct Cluster {
-    /// The cluster's data directory (also its socket directory).
-    pub data_dir: PathBuf,
+    /// The underlying sandbox (data directory, port, binaries).
+    pub sandbox: Sandbox,
     /// The loopback port it listens on.
     pub port: u16,
     /// The CA certificate that signed the server's certificate (PEM file).
     pub ca_cert: PathBuf,
     /// The server's major version (e.g. 15).
     pub major_version: u32,
-    bin_dir: PathBuf,
 }
 
 static CLUSTER: OnceLock<Arc<Cluster>> = OnceLock::new();
@@ -48,48 +50,6 @@ pub fn cluster() -> Arc<Cluster> {
     CLUSTER
         .get_or_init(|| Arc::new(Cluster::start().expect("failed to start the test PostgreSQL cluster")))
         .clone()
-}
-
-/// Finds PostgreSQL's server binaries.
-pub fn pg_bin_dir() -> Result<PathBuf> {
-    if let Ok(dir) = std::env::var("SLUICE_PG_BIN") {
-        return Ok(PathBuf::from(dir));
-    }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .context(
-            "PostgreSQL server binaries not found under /usr/lib/postgresql; run scripts/install-test-deps",
-        )?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").exists().then_some((v, bin))
-        })
-        .collect();
-    versions.sort();
-    versions
-        .pop()
-        .map(|(_, p)| p)
-        .context("no PostgreSQL server with initdb found; run scripts/install-test-deps")
-}
-
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
-}
-
-/// Runs a command as the `postgres` user when we are root (initdb refuses root).
-fn as_pg_user(program: &Path) -> Command {
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
-    }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
@@ -106,66 +66,35 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
 
 impl Cluster {
     fn start() -> Result<Cluster> {
-        let bin_dir = pg_bin_dir()?;
-        let root = tempfile::Builder::new().prefix("sluice-pg-").tempdir()?.keep();
-        let data_dir = root.join("data");
-        let tls_dir = root.join("tls");
-        std::fs::create_dir_all(&tls_dir)?;
-        if is_root() {
-            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&root), "chown")?;
-        }
-        run(
-            as_pg_user(&bin_dir.join("initdb")).arg("-D").arg(&data_dir).args([
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-                "-E",
-                "UTF8",
-                "--locale=C",
-            ]),
-            "initdb",
-        )?;
+        let tls_dir = tempfile::Builder::new().prefix("sluice-tls-").tempdir()?.keep();
         make_certificates(&tls_dir)?;
-        if is_root() {
-            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&tls_dir), "chown")?;
-        }
-        let port = free_port()?;
-        let conf = format!(
-            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{dir}'\n\
-             wal_level = logical\nmax_replication_slots = 64\nmax_wal_senders = 64\nmax_connections = 300\n\
-             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nwal_sender_timeout = 60s\n\
-             ssl = on\nssl_cert_file = '{tls}/server.crt'\nssl_key_file = '{tls}/server.key'\n\
-             ssl_ca_file = '{tls}/ca.crt'\nlog_min_messages = warning\nshared_buffers = 128MB\n",
-            dir = data_dir.display(),
+        // The server runs as `postgres` when we are root and must be able to read its key.
+        let _ = Command::new("chown").args(["-R", "postgres:postgres"]).arg(&tls_dir).status();
+        let extra_conf = format!(
+            "wal_sender_timeout = 60s\nshared_buffers = 128MB\nssl = on\n\
+             ssl_cert_file = '{tls}/server.crt'\nssl_key_file = '{tls}/server.key'\nssl_ca_file = '{tls}/ca.crt'\n",
             tls = tls_dir.display()
         );
-        let mut pg_conf = std::fs::read_to_string(data_dir.join("postgresql.conf"))?;
-        pg_conf.push_str(&conf);
-        std::fs::write(data_dir.join("postgresql.conf"), pg_conf)?;
         let hba = format!(
             "local all all trust\nlocal replication all trust\n\
              hostnossl all {TLS_USER} 127.0.0.1/32 reject\nhostnossl replication {TLS_USER} 127.0.0.1/32 reject\n\
              hostssl all {TLS_USER} 127.0.0.1/32 scram-sha-256\nhostssl replication {TLS_USER} 127.0.0.1/32 scram-sha-256\n\
              host all {MD5_USER} 127.0.0.1/32 md5\nhost replication {MD5_USER} 127.0.0.1/32 md5\n\
              host all {SCRAM_USER} 127.0.0.1/32 scram-sha-256\nhost replication {SCRAM_USER} 127.0.0.1/32 scram-sha-256\n\
+             host all {NO_REPLICATION_USER} 127.0.0.1/32 trust\n\
              host all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n"
         );
-        std::fs::write(data_dir.join("pg_hba.conf"), hba)?;
-        run(
-            as_pg_user(&bin_dir.join("pg_ctl"))
-                .arg("-D")
-                .arg(&data_dir)
-                .arg("-l")
-                .arg(root.join("server.log"))
-                .args(["-w", "-t", "60", "start"])
-                .stdout(Stdio::null()),
-            "pg_ctl start",
-        )?;
-        spawn_watchdog(&bin_dir, &data_dir, &root)?;
-        let major_version = std::fs::read_to_string(data_dir.join("PG_VERSION"))?.trim().parse()?;
-        let cluster = Cluster { data_dir, port, ca_cert: tls_dir.join("ca.crt"), major_version, bin_dir };
+        let sandbox = Sandbox::start(SandboxOptions {
+            extra_conf,
+            hba: Some(hba),
+            keep_files: std::env::var_os("SLUICE_KEEP_PG").is_some(),
+        })?;
+        let cluster = Cluster {
+            port: sandbox.port,
+            major_version: sandbox.major_version,
+            ca_cert: tls_dir.join("ca.crt"),
+            sandbox,
+        };
         cluster.bootstrap_roles()?;
         Ok(cluster)
     }
@@ -184,23 +113,17 @@ impl Cluster {
 
     /// Runs SQL through `psql` as the superuser (for setup that needs no result).
     pub fn psql(&self, db: &str, sql: &str) -> Result<()> {
-        run(
-            Command::new(self.bin_dir.join("psql"))
-                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres", "-p"])
-                .arg(self.port.to_string())
-                .args(["-d", db, "-c", sql]),
-            "psql",
-        )
+        Ok(self.sandbox.psql(db, sql)?)
     }
 
     /// The directory holding `psql`, `pg_recvlogical` and the server binaries.
     pub fn bin_dir(&self) -> &Path {
-        &self.bin_dir
+        self.sandbox.bin_dir()
     }
 
     /// A libpq-style connection string for the superuser.
     pub fn conn_string(&self, db: &str) -> String {
-        format!("host=127.0.0.1 port={} user=postgres dbname={db}", self.port)
+        self.sandbox.conn_string(db)
     }
 }
 
@@ -269,31 +192,6 @@ fn make_certificates(dir: &Path) -> Result<()> {
     )?;
     // PostgreSQL refuses a key file readable by others.
     run(Command::new("chmod").args(["600"]).arg(dir.join("server.key")), "chmod")?;
-    Ok(())
-}
-
-/// Stops the cluster and removes its files once this process is gone, however it ends.
-fn spawn_watchdog(bin_dir: &Path, data_dir: &Path, root: &Path) -> Result<()> {
-    // SLUICE_KEEP_PG=1 keeps the files (server.log) for a post-mortem.
-    let cleanup = if std::env::var_os("SLUICE_KEEP_PG").is_some() { "true" } else { "rm -rf" };
-    let script = format!(
-        "while [ -d /proc/{pid} ]; do sleep 1; done; \
-         {pg_ctl} -D '{data}' -m immediate stop >/dev/null 2>&1; {cleanup} '{root}'",
-        pid = std::process::id(),
-        pg_ctl = bin_dir.join("pg_ctl").display(),
-        data = data_dir.display(),
-        root = root.display(),
-    );
-    let mut cmd = if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", "setsid", "sh", "-c", &script]);
-        c
-    } else {
-        let mut c = Command::new("setsid");
-        c.args(["sh", "-c", &script]);
-        c
-    };
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
     Ok(())
 }
 

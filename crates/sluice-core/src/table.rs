@@ -188,7 +188,8 @@ pub struct ColumnType {
     pub oid: u32,
     /// The type modifier (`atttypmod`): length, precision/scale, or -1 for none.
     pub modifier: i32,
-    /// The type name as `format_type` would show it without the modifier, e.g. `numeric`, `my_enum`.
+    /// The type name as `pg_type.typname` spells it (what pgoutput and JDBC report), e.g. `int4`,
+    /// `_int4` for an array, `bpchar`, `my_enum`.
     pub name: Arc<str>,
     /// What the type means.
     pub kind: TypeKind,

@@ -142,7 +142,10 @@ pub struct CapturedTable {
 
 /// Lists ordinary tables (partitions included, partitioned parents excluded) that pass the filter,
 /// in name order.
-pub async fn captured_tables(client: &Client, filter: &TableFilter) -> Result<Vec<CapturedTable>, PostgresError> {
+pub async fn captured_tables(
+    client: &Client,
+    filter: &TableFilter,
+) -> Result<Vec<CapturedTable>, PostgresError> {
     let rows = client
         .query(
             "SELECT c.oid, n.nspname::text, c.relname::text, \

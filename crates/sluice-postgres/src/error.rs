@@ -77,8 +77,8 @@ pub enum PostgresError {
     Server {
         /// What sluice was doing.
         context: String,
-        /// The server's error.
-        error: ServerError,
+        /// The server's error (boxed: it is large and errors travel in `Result`s).
+        error: Box<ServerError>,
     },
     /// An ordinary (tokio-postgres) query failed.
     #[error("{context}: {source}")]
@@ -183,7 +183,7 @@ impl PostgresError {
 
     /// Wraps a server error with what sluice was doing.
     pub fn server(context: impl Into<String>, error: ServerError) -> Self {
-        PostgresError::Server { context: context.into(), error }
+        PostgresError::Server { context: context.into(), error: Box::new(error) }
     }
 
     /// Wraps a tokio-postgres error with what sluice was doing.

@@ -18,8 +18,15 @@ pub mod config;
 pub mod error;
 pub mod filter;
 pub mod pgoutput;
+pub mod publication;
+pub mod reader;
+pub mod relation;
 pub mod replication;
+pub mod sandbox;
+pub mod slot;
+pub mod snapshot;
 pub mod spill;
+pub mod types;
 pub mod value;
 
 pub use config::PostgresSourceConfig;

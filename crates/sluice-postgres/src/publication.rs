@@ -108,7 +108,10 @@ pub async fn ensure_publication(
 }
 
 /// The tables a publication currently publishes.
-pub async fn published_tables(client: &Client, publication: &str) -> Result<BTreeSet<TableId>, PostgresError> {
+pub async fn published_tables(
+    client: &Client,
+    publication: &str,
+) -> Result<BTreeSet<TableId>, PostgresError> {
     let rows = client
         .query(
             "SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1",

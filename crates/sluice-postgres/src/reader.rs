@@ -77,7 +77,11 @@ pub struct SourceHandle {
 }
 
 /// Starts the source as a named task.
-pub fn spawn(config: PostgresSourceConfig, offset: Option<StoredOffset>, cancel: CancellationToken) -> SourceHandle {
+pub fn spawn(
+    config: PostgresSourceConfig,
+    offset: Option<StoredOffset>,
+    cancel: CancellationToken,
+) -> SourceHandle {
     let (tx, rx) = flow::channel(config.max_queue_size, config.max_queue_bytes);
     let acks = Acknowledger::new();
     let name = format!("postgres-source:{}", config.name);
@@ -117,7 +121,8 @@ async fn run_inner(
     let tables = captured_tables(&sql, &config.filter).await?;
     ensure_publication(&sql, &config.publication, &tables, info.version_num).await?;
 
-    let mut repl = ReplicationConnection::connect(&endpoint).await.map_err(|e| no_privilege(e, &info.user))?;
+    let mut repl =
+        ReplicationConnection::connect(&endpoint).await.map_err(|e| no_privilege(e, &info.user))?;
     let snapshot_done = offset.is_some_and(|o| o.snapshot_completed);
     let slot_exists = crate::catalog::slot_info(&sql, &config.slot.name).await?.is_some();
     let wants_snapshot = match config.snapshot.mode {
@@ -144,7 +149,8 @@ async fn run_inner(
             _ => {
                 let mut temp = ReplicationConnection::connect(&endpoint).await?;
                 let temp_name = format!("{}_snap_{}", truncate(&config.slot.name, 40), std::process::id());
-                let created = temp.create_logical_slot(&temp_name, "pgoutput", true, SlotSnapshot::Export).await?;
+                let created =
+                    temp.create_logical_slot(&temp_name, "pgoutput", true, SlotSnapshot::Export).await?;
                 let name = created.snapshot_name.ok_or_else(|| {
                     PostgresError::Protocol("CREATE_REPLICATION_SLOT exported no snapshot".into())
                 })?;
@@ -182,11 +188,8 @@ async fn run_inner(
     }
 
     let options = replication_options(config, info.version_num, &sql, &tables, &mut relations).await?;
-    let protocol_version = options
-        .iter()
-        .find(|(k, _)| *k == "proto_version")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(1);
+    let protocol_version =
+        options.iter().find(|(k, _)| *k == "proto_version").and_then(|(_, v)| v.parse().ok()).unwrap_or(1);
     let start = match (&prepared, offset) {
         (PreparedSlot::Existing { .. }, Some(o)) => o.lsn,
         _ => Lsn::INVALID,
@@ -196,7 +199,8 @@ async fn run_inner(
         .start_logical_replication(&config.slot.name, start, &option_refs)
         .await
         .map_err(|e| classify_start_error(&config.slot.name, e))?;
-    tracing::info!(slot = %config.slot.name, %start, protocol_version, "streaming started");
+    let binary = options.iter().any(|(k, _)| *k == "binary");
+    tracing::info!(slot = %config.slot.name, %start, protocol_version, binary, "streaming started");
     let mut streamer = Streamer {
         config,
         sql: &sql,
@@ -427,7 +431,8 @@ impl Streamer<'_> {
                 self.stream_xid = None;
             }
             _ if self.ctx.in_stream => {
-                let xid = self.stream_xid.ok_or_else(|| PostgresError::Protocol("stream without xid".into()))?;
+                let xid =
+                    self.stream_xid.ok_or_else(|| PostgresError::Protocol("stream without xid".into()))?;
                 self.spill_store()?.append(xid, wal_start, &data)?;
             }
             LogicalMessage::StreamAbort { xid, subxid, .. } => self.spill_store()?.abort(xid, subxid),
@@ -444,7 +449,13 @@ impl Streamer<'_> {
     }
 
     /// Emits a streamed transaction from its spill file at its commit.
-    async fn replay(&mut self, xid: Xid, commit_lsn: Lsn, end_lsn: Lsn, commit_ts: Timestamp) -> Result<(), PostgresError> {
+    async fn replay(
+        &mut self,
+        xid: Xid,
+        commit_lsn: Lsn,
+        end_lsn: Lsn,
+        commit_ts: Timestamp,
+    ) -> Result<(), PostgresError> {
         let replay = match self.spill.as_mut() {
             Some(s) => s.take(xid)?,
             None => None,
@@ -452,9 +463,10 @@ impl Streamer<'_> {
         self.begin(xid, commit_lsn, commit_ts).await?;
         if let Some(mut replay) = replay {
             let ctx = DecodeContext { protocol_version: self.ctx.protocol_version, in_stream: true };
+            let aborted = replay.aborted_subxacts();
             while let Some((lsn, bytes)) = replay.next_message()? {
                 let message = decode(bytes, ctx)?;
-                if message_xid(&message).is_some_and(|x| replay.is_aborted(x)) {
+                if message_xid(&message).is_some_and(|x| aborted.contains(&x.0)) {
                     continue;
                 }
                 self.handle(lsn, message, Some(xid)).await?;
@@ -465,7 +477,9 @@ impl Streamer<'_> {
 
     async fn begin(&mut self, xid: Xid, commit_lsn: Lsn, commit_ts: Timestamp) -> Result<(), PostgresError> {
         if self.txn.is_some() {
-            return Err(PostgresError::Protocol(format!("transaction {xid} began inside another transaction")));
+            return Err(PostgresError::Protocol(format!(
+                "transaction {xid} began inside another transaction"
+            )));
         }
         let skip = self.skip_before.is_some_and(|c| commit_lsn < c);
         self.txn = Some(TxnState { xid, commit_lsn, commit_ts, origin: None, seq: 0, skip });
@@ -475,8 +489,14 @@ impl Streamer<'_> {
         Ok(())
     }
 
-    async fn commit(&mut self, commit_lsn: Lsn, end_lsn: Lsn, commit_ts: Timestamp) -> Result<(), PostgresError> {
-        let txn = self.txn.take().ok_or_else(|| PostgresError::Protocol("commit without a transaction".into()))?;
+    async fn commit(
+        &mut self,
+        commit_lsn: Lsn,
+        end_lsn: Lsn,
+        commit_ts: Timestamp,
+    ) -> Result<(), PostgresError> {
+        let txn =
+            self.txn.take().ok_or_else(|| PostgresError::Protocol("commit without a transaction".into()))?;
         self.last_progress = self.last_progress.max(end_lsn);
         if txn.skip {
             return self.emit(SourceEvent::Progress { lsn: end_lsn }).await;
@@ -530,11 +550,8 @@ impl Streamer<'_> {
             LogicalMessage::Truncate(t) => {
                 for id in &t.relation_ids {
                     let Some(table) = self.captured(*id)? else { continue };
-                    let change = Change::Truncate {
-                        table,
-                        cascade: t.cascade,
-                        restart_identity: t.restart_identity,
-                    };
+                    let change =
+                        Change::Truncate { table, cascade: t.cascade, restart_identity: t.restart_identity };
                     self.change(wal_start, change).await?;
                 }
                 Ok(())
@@ -594,7 +611,10 @@ impl Streamer<'_> {
     }
 
     async fn change(&mut self, wal_start: Lsn, change: Change) -> Result<(), PostgresError> {
-        let txn = self.txn.as_mut().ok_or_else(|| PostgresError::Protocol("change outside a transaction".into()))?;
+        let txn = self
+            .txn
+            .as_mut()
+            .ok_or_else(|| PostgresError::Protocol("change outside a transaction".into()))?;
         if txn.skip {
             return Ok(());
         }

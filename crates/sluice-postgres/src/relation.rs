@@ -56,7 +56,11 @@ impl RelationCache {
     }
 
     /// Applies a Relation message: resolves its columns and returns the (possibly new) schema.
-    pub async fn apply(&mut self, client: &Client, rel: &Relation<'_>) -> Result<Arc<TableSchema>, PostgresError> {
+    pub async fn apply(
+        &mut self,
+        client: &Client,
+        rel: &Relation<'_>,
+    ) -> Result<Arc<TableSchema>, PostgresError> {
         let columns = rel
             .columns
             .iter()
@@ -73,7 +77,11 @@ impl RelationCache {
 
     /// Builds the schema of a table from the catalog alone (for snapshots, which see no Relation
     /// message). `client` should be inside the snapshot's transaction so the catalog matches the data.
-    pub async fn load(&mut self, client: &Client, relation_id: u32) -> Result<Arc<TableSchema>, PostgresError> {
+    pub async fn load(
+        &mut self,
+        client: &Client,
+        relation_id: u32,
+    ) -> Result<Arc<TableSchema>, PostgresError> {
         let ctx = || format!("reading the columns of relation {relation_id}");
         let head = client
             .query_opt(

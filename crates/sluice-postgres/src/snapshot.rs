@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures::StreamExt;
 use sluice_core::flow;
 use sluice_core::{
-    Change, ChangeEvent, Lsn, Op, Row, SnapshotMark, SourceEvent, SourcePosition, TableSchema, Timestamp, Value,
-    Xid,
+    Change, ChangeEvent, Lsn, Op, Row, SnapshotMark, SourceEvent, SourcePosition, TableSchema, Timestamp,
+    Value, Xid,
 };
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
@@ -99,10 +99,18 @@ pub async fn run_snapshot(
         clients.push(Arc::new(client));
     }
     let first = clients[0].clone();
-    let xid_row = first
-        .query_one("SELECT (txid_current() % 4294967296)::int8, (extract(epoch from now()) * 1000000)::int8", &[])
+    // The transaction id reported with snapshot rows (Debezium's `source.txId`) is taken in a
+    // separate, immediately committed transaction: assigning one inside the snapshot transactions
+    // would hold an xid for the whole snapshot and make every slot creation on the server wait.
+    let stamp = connect_sql(endpoint).await?;
+    let xid_row = stamp
+        .query_one(
+            "SELECT (txid_current() % 4294967296)::int8, (extract(epoch from now()) * 1000000)::int8",
+            &[],
+        )
         .await
-        .map_err(PostgresError::query("reading the snapshot transaction"))?;
+        .map_err(PostgresError::query("reading the snapshot transaction id"))?;
+    drop(stamp);
     let snapshot_xid = Xid(xid_row.get::<_, i64>(0) as u32);
     let snapshot_ts = Timestamp::Micros(xid_row.get(1));
     let mut schemas = Vec::with_capacity(request.tables.len());
@@ -252,21 +260,25 @@ async fn read_chunk(
 ) -> Result<(), PostgresError> {
     let table = schema.id.to_string();
     let sql = copy_statement(schema, chunk);
-    let stream = client.copy_out(&sql).await.map_err(PostgresError::query(format!("reading table {table}")))?;
+    let stream =
+        client.copy_out(&sql).await.map_err(PostgresError::query(format!("reading table {table}")))?;
     futures::pin_mut!(stream);
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-    let mut fields = Vec::with_capacity(schema.columns.len());
     while let Some(data) = stream.next().await {
         let data = data.map_err(PostgresError::query(format!("reading table {table}")))?;
         buf.extend_from_slice(&data);
         let mut consumed = 0;
-        while let Some(nl) = buf[consumed..].iter().position(|&b| b == b'\n') {
-            let line = &buf[consumed..consumed + nl];
-            consumed += nl + 1;
-            let row = decode_copy_row(schema, line, &mut fields)?;
-            let size = row.approx_size();
-            if tx.send(ChunkItem::Row(row), size).await.is_err() {
-                return Ok(());
+        {
+            // Field slices borrow from `buf`; one vector per network chunk, not per row.
+            let mut fields = Vec::with_capacity(schema.columns.len());
+            while let Some(nl) = buf[consumed..].iter().position(|&b| b == b'\n') {
+                let line = &buf[consumed..consumed + nl];
+                consumed += nl + 1;
+                let row = decode_copy_row(schema, line, &mut fields)?;
+                let size = row.approx_size();
+                if tx.send(ChunkItem::Row(row), size).await.is_err() {
+                    return Ok(());
+                }
             }
         }
         buf.drain(..consumed);
@@ -455,12 +467,7 @@ mod tests {
     fn copy_lines_split_and_unescape() {
         assert_eq!(
             fields(b"1\t\\N\ta\\tb\\nc\\\\d\t\\101\\x41\\q"),
-            vec![
-                Some(b"1".to_vec()),
-                None,
-                Some(b"a\tb\nc\\d".to_vec()),
-                Some(b"AAq".to_vec()),
-            ]
+            vec![Some(b"1".to_vec()), None, Some(b"a\tb\nc\\d".to_vec()), Some(b"AAq".to_vec()),]
         );
         assert_eq!(fields(b""), vec![Some(vec![])]);
         // A literal "\N" string is escaped by the server as "\\N".

@@ -138,6 +138,11 @@ impl SpillReplay {
     pub fn is_aborted(&self, xid: Xid) -> bool {
         self.aborted_subxacts.contains(&xid.0)
     }
+
+    /// The rolled-back subtransactions, to check while messages are borrowed from the replay.
+    pub fn aborted_subxacts(&self) -> HashSet<u32> {
+        self.aborted_subxacts.clone()
+    }
 }
 
 impl Drop for SpillReplay {
@@ -159,7 +164,10 @@ mod tests {
         store.abort(Xid(7), Xid(9));
         let mut replay = store.take(Xid(7)).unwrap().unwrap();
         assert!(replay.is_aborted(Xid(9)));
-        assert_eq!(replay.next_message().unwrap().map(|(l, m)| (l, m.to_vec())), Some((Lsn(10), b"first".to_vec())));
+        assert_eq!(
+            replay.next_message().unwrap().map(|(l, m)| (l, m.to_vec())),
+            Some((Lsn(10), b"first".to_vec()))
+        );
         assert_eq!(replay.next_message().unwrap().map(|(l, m)| (l, m.to_vec())), Some((Lsn(12), vec![])));
         assert!(replay.next_message().unwrap().is_none());
         let path = replay.path.clone();

@@ -1,3 +1,84 @@
-//! The `sluice` binary.
+//! The `sluice` binary: command-line entry point. Wiring only; the work happens in the library
+//! crates.
 
-fn main() {}
+mod connector_file;
+mod demo;
+mod offsets;
+mod stream;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// sluice: Debezium-compatible change data capture from PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about)]
+struct Cli {
+    /// Log filter (tracing syntax, e.g. `info`, `sluice_postgres=debug`); also `RUST_LOG`.
+    #[arg(long, global = true, env = "SLUICE_LOG", default_value = "info")]
+    log: String,
+    /// Log as JSON objects instead of text.
+    #[arg(long, global = true, env = "SLUICE_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Stream a database's changes to stdout as JSON lines, using a Debezium PostgreSQL connector
+    /// config (Kafka Connect JSON `{"name":..,"config":{..}}`, a flat JSON object, or a
+    /// `.properties` file).
+    Stream {
+        /// The connector config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Override or add a property, `key=value` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Where the confirmed position is kept between runs.
+        #[arg(long, default_value = "sluice-data/offsets.json")]
+        offsets: PathBuf,
+        /// Stop after this many seconds (default: run until interrupted).
+        #[arg(long)]
+        duration: Option<u64>,
+    },
+    /// Start a throwaway local PostgreSQL with sample data and a live workload, and stream its
+    /// changes to stdout as JSON lines. Needs PostgreSQL's server binaries (initdb) installed.
+    Demo {
+        /// Stop after this many seconds.
+        #[arg(long, default_value_t = 15)]
+        duration: u64,
+        /// Sample customers to create before the snapshot.
+        #[arg(long, default_value_t = 20)]
+        customers: u32,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.log, cli.log_json);
+    match cli.command {
+        Command::Stream { config, overrides, offsets, duration } => {
+            let props = connector_file::load(&config, &overrides)?;
+            stream::run(props, &offsets, duration.map(std::time::Duration::from_secs)).await
+        }
+        Command::Demo { duration, customers } => {
+            demo::run(std::time::Duration::from_secs(duration), customers).await
+        }
+    }
+}
+
+fn init_logging(filter: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    // Logs go to stderr: stdout carries the event stream.
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
