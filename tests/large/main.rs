@@ -29,8 +29,12 @@ fn current_rss() -> u64 {
 
 const MIB: u64 = 1024 * 1024;
 
+/// The tests measure this process's peak memory, so they must not overlap.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_million_row_transaction_flows_in_bounded_memory() {
+    let _serial = SERIAL.lock().await;
     let db = TestDb::create("large_v1").await.unwrap();
     db.exec("CREATE TABLE big (id int PRIMARY KEY, a int NOT NULL, b text NOT NULL, c timestamptz, d numeric(10,2))")
         .await
@@ -82,6 +86,7 @@ async fn a_million_row_transaction_flows_in_bounded_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_in_progress_transactions_are_spilled_and_emitted_in_commit_order() {
+    let _serial = SERIAL.lock().await;
     let db = TestDb::create("large_stream").await.unwrap();
     db.exec("CREATE TABLE big (id int PRIMARY KEY, b text NOT NULL)").await.unwrap();
     let spill = tempfile::tempdir().unwrap();

@@ -108,10 +108,11 @@ async fn workload(conn: String, cancel: CancellationToken) -> Result<()> {
                  INSERT INTO orders (customer_id, amount) VALUES (currval('customers_id_seq'), {n}.99); COMMIT;"
             ),
             2 => "UPDATE orders SET status = 'paid' WHERE id = (SELECT min(id) FROM orders WHERE status = 'new')".to_owned(),
-            _ => format!("UPDATE customers SET balance = balance + 1.25, tags = tags || 'active{n}' WHERE id = 1 + {n} % 5"),
+            _ => format!("UPDATE customers SET balance = balance + 1.25, tags = tags || 'active{n}'::text WHERE id = 1 + {n} % 5"),
         };
         if let Err(e) = client.batch_execute(&sql).await {
-            tracing::warn!(error = %e, "demo workload statement failed");
+            let message = e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned());
+            tracing::warn!(error = %message, "demo workload statement failed");
         }
     }
 }
