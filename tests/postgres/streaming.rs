@@ -74,9 +74,14 @@ async fn replica_identities_shape_the_old_row() {
          DELETE FROM d; DELETE FROM f; DELETE FROM i; DELETE FROM nopk",
     )
     .await;
-    let mut changes = Vec::new();
-    for _ in 0..8 {
-        changes.extend(cap.txn().await.changes);
+    let mut changes: Vec<sluice_core::ChangeEvent> = Vec::new();
+    for i in 0..8 {
+        let received: Vec<String> =
+            changes.iter().map(|c| format!("{}:{:?}", c.table().unwrap().id, c.op())).collect();
+        let t = tokio::time::timeout(sluice_tests::capture::WAIT, cap.txn())
+            .await
+            .unwrap_or_else(|_| panic!("transaction {i} of 8 missing; received so far: {received:?}"));
+        changes.extend(t.changes);
     }
     let by = |table: &str, op: Op| {
         changes.iter().find(|c| &*c.table().unwrap().id.name == table && c.op() == op).unwrap().clone()

@@ -91,10 +91,16 @@ impl Capture {
         }
     }
 
-    /// The next event that is not a `Progress` marker.
+    /// The next event that is not a `Progress` marker; panics if none comes within [`WAIT`]
+    /// (progress markers keep arriving while the server is busy elsewhere, so the deadline is
+    /// overall, not per event).
     pub async fn next_significant(&mut self) -> SourceEvent {
+        let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            match self.next().await {
+            let event = tokio::time::timeout_at(deadline, self.next())
+                .await
+                .unwrap_or_else(|_| panic!("no change, begin or commit from the source within {WAIT:?}"));
+            match event {
                 SourceEvent::Progress { .. } => continue,
                 e => return e,
             }
@@ -191,12 +197,21 @@ pub fn text(v: &Value) -> &str {
     }
 }
 
-/// Waits until a replication slot is streaming (so writes after this are captured by it).
+/// Waits until a replication slot is being streamed from (so writes after this are captured).
+///
+/// `pg_replication_slots.active` alone is not enough: a slot is also active while
+/// CREATE_REPLICATION_SLOT is still waiting for its consistent point, and transactions that commit
+/// before that point are, by design, not decoded. So this waits for a walsender that has started
+/// replication from the slot.
 pub async fn wait_for_slot(db: &TestDb, slot: &str) {
     for _ in 0..600 {
         let row = db
             .client
-            .query_opt("SELECT active FROM pg_replication_slots WHERE slot_name = $1", &[&slot])
+            .query_opt(
+                "SELECT r.state IN ('catchup', 'streaming') FROM pg_replication_slots s \
+                 JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = $1",
+                &[&slot],
+            )
             .await
             .expect("query pg_replication_slots");
         if row.is_some_and(|r| r.get::<_, bool>(0)) {
