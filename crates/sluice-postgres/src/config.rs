@@ -9,10 +9,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use sluice_core::Secret;
+use sluice_core::properties::Properties;
 
 use crate::error::PostgresError;
 use crate::filter::{PatternList, TableFilter};
@@ -371,70 +371,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// Typed reads from the flat map, with errors that name the property.
-struct Props<'a>(&'a BTreeMap<String, String>);
-
-impl Props<'_> {
-    fn str(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
-    }
-
-    fn required(&self, key: &str) -> Result<&str, PostgresError> {
-        self.str(key).ok_or_else(|| PostgresError::config(key, "is required"))
-    }
-
-    fn string_or(&self, key: &str, default: &str) -> String {
-        self.str(key).unwrap_or(default).to_owned()
-    }
-
-    fn bool_or(&self, key: &str, default: bool) -> Result<bool, PostgresError> {
-        match self.str(key) {
-            None => Ok(default),
-            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
-            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-            Some(v) => Err(PostgresError::config(key, format!("'{v}' is not a boolean: use true or false"))),
-        }
-    }
-
-    fn number_or<T: FromStr>(&self, key: &str, default: T, what: &str) -> Result<T, PostgresError> {
-        match self.str(key) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| PostgresError::config(key, format!("'{v}' is not {what}"))),
-        }
-    }
-
-    fn millis_or(&self, key: &str, default_ms: u64) -> Result<Duration, PostgresError> {
-        self.number_or(key, default_ms, "a whole number of milliseconds").map(Duration::from_millis)
-    }
-
-    fn pattern(&self, key: &str) -> Result<Option<PatternList>, PostgresError> {
-        self.str(key).map(|v| PatternList::parse(key, v)).transpose()
-    }
-
-    fn choice<T: Copy>(&self, key: &str, default: T, options: &[(&str, T)]) -> Result<T, PostgresError> {
-        let Some(v) = self.str(key) else { return Ok(default) };
-        options.iter().find(|(name, _)| name.eq_ignore_ascii_case(v)).map(|(_, t)| *t).ok_or_else(|| {
-            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-            PostgresError::config(key, format!("'{v}' is not one of: {}", names.join(", ")))
-        })
-    }
-}
-
-fn exclusive(props: &Props<'_>, a: &str, b: &str) -> Result<(), PostgresError> {
-    if props.str(a).is_some() && props.str(b).is_some() {
-        return Err(PostgresError::config(
-            b,
-            format!("cannot be used together with '{a}'; set only one of them"),
-        ));
-    }
-    Ok(())
-}
-
 impl PostgresSourceConfig {
     /// Parses and validates a Debezium PostgreSQL connector config.
     pub fn from_properties(map: &BTreeMap<String, String>) -> Result<Self, PostgresError> {
         check_property_names(map)?;
-        let p = Props(map);
+        let p = Properties(map);
         if let Some(class) = p.str("connector.class")
             && class != POSTGRES_CONNECTOR_CLASS
         {
@@ -537,14 +478,14 @@ impl PostgresSourceConfig {
             )?,
             via_partition_root: p.bool_or("publish.via.partition.root", false)?,
         };
-        exclusive(&p, "schema.include.list", "schema.exclude.list")?;
-        exclusive(&p, "table.include.list", "table.exclude.list")?;
-        exclusive(&p, "message.prefix.include.list", "message.prefix.exclude.list")?;
+        p.exclusive("schema.include.list", "schema.exclude.list")?;
+        p.exclusive("table.include.list", "table.exclude.list")?;
+        p.exclusive("message.prefix.include.list", "message.prefix.exclude.list")?;
         let filter = TableFilter {
-            schema_include: p.pattern("schema.include.list")?,
-            schema_exclude: p.pattern("schema.exclude.list")?,
-            table_include: p.pattern("table.include.list")?,
-            table_exclude: p.pattern("table.exclude.list")?,
+            schema_include: p.patterns("schema.include.list")?,
+            schema_exclude: p.patterns("schema.exclude.list")?,
+            table_include: p.patterns("table.include.list")?,
+            table_exclude: p.patterns("table.exclude.list")?,
         };
         let snapshot = SnapshotConfig {
             mode: p.choice(
@@ -561,7 +502,7 @@ impl PostgresSourceConfig {
             )?,
             max_threads: p.number_or("snapshot.max.threads", 1usize, "a whole number")?.max(1),
             chunk_pages: p.number_or("sluice.snapshot.chunk.pages", 4096u32, "a whole number")?.max(1),
-            include: p.pattern("snapshot.include.collection.list")?,
+            include: p.patterns("snapshot.include.collection.list")?,
         };
         let max_queue_size = p.number_or("max.queue.size", 8192usize, "a whole number")?;
         let max_batch_size = p.number_or("max.batch.size", 2048usize, "a whole number")?;
@@ -583,8 +524,8 @@ impl PostgresSourceConfig {
             slot,
             publication,
             filter,
-            message_prefix_include: p.pattern("message.prefix.include.list")?,
-            message_prefix_exclude: p.pattern("message.prefix.exclude.list")?,
+            message_prefix_include: p.patterns("message.prefix.include.list")?,
+            message_prefix_exclude: p.patterns("message.prefix.exclude.list")?,
             snapshot,
             status_update_interval: p.millis_or("status.update.interval.ms", 10_000)?,
             streaming: p.choice(

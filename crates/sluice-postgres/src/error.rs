@@ -165,6 +165,12 @@ pub enum PostgresError {
     Closed,
 }
 
+impl From<sluice_core::properties::PropertyError> for PostgresError {
+    fn from(e: sluice_core::properties::PropertyError) -> Self {
+        PostgresError::Config { property: e.property, message: e.message }
+    }
+}
+
 impl PostgresError {
     /// Whether retrying may help.
     pub fn class(&self) -> ErrorClass {

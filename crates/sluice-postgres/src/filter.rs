@@ -5,65 +5,8 @@
 //! `\,`. Schema lists match the schema name, table lists match `schema.table`. Include and exclude
 //! lists of the same kind are mutually exclusive. PostgreSQL's own schemas are never captured.
 
-use regex::{Regex, RegexBuilder};
 use sluice_core::TableId;
-
-use crate::error::PostgresError;
-
-/// A compiled list of anchored, case-insensitive regular expressions.
-#[derive(Debug, Clone)]
-pub struct PatternList {
-    source: String,
-    patterns: Vec<Regex>,
-}
-
-impl PatternList {
-    /// Compiles a Debezium list property; `property` names it in errors.
-    pub fn parse(property: &str, text: &str) -> Result<Self, PostgresError> {
-        let mut patterns = Vec::new();
-        for item in split_unescaped_commas(text) {
-            let item = item.trim();
-            if item.is_empty() {
-                continue;
-            }
-            let anchored = format!("^(?:{item})$");
-            let re = RegexBuilder::new(&anchored).case_insensitive(true).build().map_err(|e| {
-                PostgresError::config(property, format!("'{item}' is not a valid regular expression: {e}"))
-            })?;
-            patterns.push(re);
-        }
-        Ok(PatternList { source: text.to_owned(), patterns })
-    }
-
-    /// True if any pattern matches the whole of `name`.
-    pub fn matches(&self, name: &str) -> bool {
-        self.patterns.iter().any(|p| p.is_match(name))
-    }
-
-    /// The list as configured.
-    pub fn as_str(&self) -> &str {
-        &self.source
-    }
-}
-
-/// Splits on commas not preceded by a backslash; `\,` becomes a literal comma.
-fn split_unescaped_commas(text: &str) -> Vec<String> {
-    let mut items = Vec::new();
-    let mut current = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&',') => {
-                current.push(',');
-                chars.next();
-            }
-            ',' => items.push(std::mem::take(&mut current)),
-            _ => current.push(c),
-        }
-    }
-    items.push(current);
-    items
-}
+pub use sluice_core::properties::PatternList;
 
 /// The table selection of one connector.
 #[derive(Debug, Clone, Default)]
@@ -122,29 +65,6 @@ mod tests {
 
     fn list(text: &str) -> Option<PatternList> {
         Some(PatternList::parse("test", text).unwrap())
-    }
-
-    #[test]
-    fn patterns_are_anchored_and_case_insensitive() {
-        let l = PatternList::parse("p", "public.cust.*, inventory\\.orders").unwrap();
-        assert!(l.matches("public.customers"));
-        assert!(l.matches("PUBLIC.Customers"));
-        assert!(l.matches("inventory.orders"));
-        assert!(!l.matches("inventory.orders_old"));
-        assert!(!l.matches("xpublic.customers"));
-    }
-
-    #[test]
-    fn escaped_commas_stay_inside_a_pattern() {
-        let l = PatternList::parse("p", "public.t{1\\,3}").unwrap();
-        assert!(l.matches("public.ttt"));
-        assert!(!l.matches("public.tttt"));
-    }
-
-    #[test]
-    fn bad_regex_names_the_property() {
-        let err = PatternList::parse("table.include.list", "public.(").unwrap_err();
-        assert!(err.to_string().contains("table.include.list"), "{err}");
     }
 
     #[test]
