@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
+use sluice_core::properties::{PatternList, Properties};
 
 use crate::error::DebeziumError;
 
@@ -174,87 +175,31 @@ pub struct DebeziumConfig {
 /// conformance-tested against.
 pub const DEBEZIUM_VERSION: &str = "3.6.3.Final";
 
-fn patterns(property: &str, text: &str) -> Result<Vec<Regex>, DebeziumError> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let mut chars = text.chars().peekable();
-    let mut items = Vec::new();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&',') => {
-                current.push(',');
-                chars.next();
-            }
-            ',' => items.push(std::mem::take(&mut current)),
-            _ => current.push(c),
+/// The converter configured under `which` (`key.converter` / `value.converter`).
+fn converter(p: &Properties<'_>, which: &str) -> Result<Converter, DebeziumError> {
+    let class = p.str(which).unwrap_or("org.apache.kafka.connect.json.JsonConverter");
+    match class {
+        "org.apache.kafka.connect.json.JsonConverter" => {
+            Ok(Converter::Json { schemas_enable: p.bool_or(&format!("{which}.schemas.enable"), true)? })
         }
+        "io.confluent.connect.avro.AvroConverter" | "io.apicurio.registry.utils.converter.AvroConverter" => {
+            Ok(Converter::Avro {
+                registry_url: p.str(&format!("{which}.schema.registry.url")).map(str::to_owned),
+            })
+        }
+        other => Err(DebeziumError::config(
+            which,
+            format!(
+                "'{other}' is not supported: use org.apache.kafka.connect.json.JsonConverter or \
+                 io.confluent.connect.avro.AvroConverter"
+            ),
+        )),
     }
-    items.push(current);
-    for item in items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        let re = RegexBuilder::new(&format!("^(?:{item})$")).case_insensitive(true).build().map_err(|e| {
-            DebeziumError::config(property, format!("'{item}' is not a valid regular expression: {e}"))
-        })?;
-        out.push(re);
-    }
-    Ok(out)
 }
 
-struct Props<'a>(&'a BTreeMap<String, String>);
-
-impl Props<'_> {
-    fn str(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
-    }
-
-    fn bool_or(&self, key: &str, default: bool) -> Result<bool, DebeziumError> {
-        match self.str(key) {
-            None => Ok(default),
-            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
-            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-            Some(v) => Err(DebeziumError::config(key, format!("'{v}' is not a boolean: use true or false"))),
-        }
-    }
-
-    fn choice<T: Copy>(&self, key: &str, default: T, options: &[(&str, T)]) -> Result<T, DebeziumError> {
-        let Some(v) = self.str(key) else { return Ok(default) };
-        options.iter().find(|(n, _)| n.eq_ignore_ascii_case(v)).map(|(_, t)| *t).ok_or_else(|| {
-            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-            DebeziumError::config(key, format!("'{v}' is not one of: {}", names.join(", ")))
-        })
-    }
-
-    fn number_or<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, DebeziumError> {
-        match self.str(key) {
-            None => Ok(default),
-            Some(v) => {
-                v.parse().map_err(|_| DebeziumError::config(key, format!("'{v}' is not a whole number")))
-            }
-        }
-    }
-
-    fn patterns(&self, key: &str) -> Result<Option<Vec<Regex>>, DebeziumError> {
-        self.str(key).map(|v| patterns(key, v)).transpose()
-    }
-
-    fn converter(&self, which: &str) -> Result<Converter, DebeziumError> {
-        let class = self.str(which).unwrap_or("org.apache.kafka.connect.json.JsonConverter");
-        match class {
-            "org.apache.kafka.connect.json.JsonConverter" => Ok(Converter::Json {
-                schemas_enable: self.bool_or(&format!("{which}.schemas.enable"), true)?,
-            }),
-            "io.confluent.connect.avro.AvroConverter"
-            | "io.apicurio.registry.utils.converter.AvroConverter" => Ok(Converter::Avro {
-                registry_url: self.str(&format!("{which}.schema.registry.url")).map(str::to_owned),
-            }),
-            other => Err(DebeziumError::config(
-                which,
-                format!(
-                    "'{other}' is not supported: use org.apache.kafka.connect.json.JsonConverter or \
-                     io.confluent.connect.avro.AvroConverter"
-                ),
-            )),
-        }
-    }
+/// A pattern-list property as compiled regular expressions.
+fn patterns(p: &Properties<'_>, key: &str) -> Result<Option<Vec<Regex>>, DebeziumError> {
+    Ok(p.patterns(key)?.map(PatternList::into_patterns))
 }
 
 /// `column.mask.with.N.chars` / `column.truncate.to.N.chars` rules.
@@ -269,7 +214,7 @@ fn length_rules(
             return Err(DebeziumError::config(key, format!("expected {prefix}<N>.chars")));
         };
         let n: usize = n.parse().map_err(|_| DebeziumError::config(key, "N must be a whole number"))?;
-        rules.push(ColumnRule { columns: patterns(key, value)?, value: n });
+        rules.push(ColumnRule { columns: PatternList::parse(key, value)?.into_patterns(), value: n });
     }
     Ok(rules)
 }
@@ -277,13 +222,10 @@ fn length_rules(
 impl DebeziumConfig {
     /// Parses the record-shaping properties of a Debezium PostgreSQL connector config.
     pub fn from_properties(map: &BTreeMap<String, String>) -> Result<Self, DebeziumError> {
-        let p = Props(map);
-        let topic_prefix = p
-            .str("topic.prefix")
-            .ok_or_else(|| DebeziumError::config("topic.prefix", "is required"))?
-            .to_owned();
-        let key_converter = p.converter("key.converter")?;
-        let value_converter = p.converter("value.converter")?;
+        let p = Properties(map);
+        let topic_prefix = p.required("topic.prefix")?.to_owned();
+        let key_converter = converter(&p, "key.converter")?;
+        let value_converter = converter(&p, "value.converter")?;
         let adjustment = |key: &str| {
             p.choice(
                 key,
@@ -337,7 +279,8 @@ impl DebeziumConfig {
                             format!("'{entry}' is not <table>:<column>,..."),
                         )
                     })?;
-                    let re = patterns("message.key.columns", table.trim())?
+                    let re = PatternList::parse("message.key.columns", table.trim())?
+                        .into_patterns()
                         .into_iter()
                         .next()
                         .ok_or_else(|| DebeziumError::config("message.key.columns", "empty table pattern"))?;
@@ -345,12 +288,7 @@ impl DebeziumConfig {
                 })
                 .collect::<Result<_, DebeziumError>>()?,
         };
-        if p.str("column.include.list").is_some() && p.str("column.exclude.list").is_some() {
-            return Err(DebeziumError::config(
-                "column.exclude.list",
-                "cannot be used together with 'column.include.list'; set only one of them",
-            ));
-        }
+        p.exclusive("column.include.list", "column.exclude.list")?;
         Ok(DebeziumConfig {
             topic_prefix,
             topic_delimiter: p.str("topic.delimiter").unwrap_or(".").to_owned(),
@@ -405,19 +343,23 @@ impl DebeziumConfig {
                 HstoreMode::Json,
                 &[("json", HstoreMode::Json), ("map", HstoreMode::Map)],
             )?,
-            money_fraction_digits: p.number_or("money.fraction.digits", 2u32)?,
+            money_fraction_digits: p.number_or("money.fraction.digits", 2u32, "a whole number")?,
             include_unknown_datatypes: p.bool_or("include.unknown.datatypes", false)?,
             unavailable_value_placeholder,
             schema_name_adjustment: adjustment("schema.name.adjustment.mode")?,
             field_name_adjustment,
-            column_include: p.patterns("column.include.list")?,
-            column_exclude: p.patterns("column.exclude.list")?,
+            column_include: patterns(&p, "column.include.list")?,
+            column_exclude: patterns(&p, "column.exclude.list")?,
             column_masks: length_rules(map, "column.mask.with.")?,
             column_truncates: length_rules(map, "column.truncate.to.")?,
-            propagate_source_type_columns: p.patterns("column.propagate.source.type")?,
-            propagate_source_type_datatypes: p.patterns("datatype.propagate.source.type")?,
+            propagate_source_type_columns: patterns(&p, "column.propagate.source.type")?,
+            propagate_source_type_datatypes: patterns(&p, "datatype.propagate.source.type")?,
             message_key_columns,
-            heartbeat_interval_ms: p.number_or("heartbeat.interval.ms", 0u64)?,
+            heartbeat_interval_ms: p.number_or(
+                "heartbeat.interval.ms",
+                0u64,
+                "a whole number of milliseconds",
+            )?,
             heartbeat_action_query: p.str("heartbeat.action.query").map(str::to_owned),
             key_converter,
             value_converter,

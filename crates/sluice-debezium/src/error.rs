@@ -32,6 +32,12 @@ pub enum DebeziumError {
     SchemaMismatch(String),
 }
 
+impl From<sluice_core::properties::PropertyError> for DebeziumError {
+    fn from(e: sluice_core::properties::PropertyError) -> Self {
+        DebeziumError::Config { property: e.property, message: e.message }
+    }
+}
+
 impl DebeziumError {
     /// Every error here needs a configuration or schema change; none is retryable.
     pub fn class(&self) -> ErrorClass {
