@@ -4,6 +4,8 @@
 //! test database and checks its records against the live facts recorded in the Debezium reference
 //! (envelope and `source` layout, tombstones, headers, key and value Avro schemas).
 
+mod conformance;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

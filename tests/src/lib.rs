@@ -11,6 +11,7 @@
 
 pub mod capture;
 pub mod oracle;
+pub mod workload;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -167,6 +167,9 @@ impl ChangeEvent {
 pub struct TxnBegin {
     /// Its transaction id.
     pub xid: Xid,
+    /// The LSN of the transaction's first WAL record (where the server positioned its Begin);
+    /// Debezium's BEGIN transaction-metadata id uses it.
+    pub lsn: Lsn,
     /// The LSN of its commit record.
     pub commit_lsn: Lsn,
     /// Its commit time.

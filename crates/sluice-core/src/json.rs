@@ -16,7 +16,7 @@ use crate::value::{Date, Numeric, Row, Timestamp, Value};
 pub fn event_to_json(event: &SourceEvent) -> Json {
     match event {
         SourceEvent::Begin(b) => json!({
-            "type": "begin", "xid": b.xid.0, "commit_lsn": b.commit_lsn.to_string(),
+            "type": "begin", "xid": b.xid.0, "lsn": b.lsn.to_string(), "commit_lsn": b.commit_lsn.to_string(),
             "commit_ts": timestamp(&b.commit_ts),
         }),
         SourceEvent::Commit(c) => json!({

@@ -11,9 +11,17 @@
 //! Everything here is checked against the real Debezium 3.6.3 by the conformance tests; the facts it
 //! encodes are in docs/compatibility.md.
 
+pub mod avro;
 pub mod config;
 pub mod connect;
+pub mod envelope;
 pub mod error;
+pub mod heartbeat;
+pub mod json;
+pub mod mapping;
+pub mod naming;
+pub mod record;
+pub mod transaction;
 
 pub use config::DebeziumConfig;
 pub use connect::{ConnectValue, Field, Schema, SchemaType};

@@ -460,7 +460,8 @@ impl Streamer<'_> {
             Some(s) => s.take(xid)?,
             None => None,
         };
-        self.begin(xid, commit_lsn, commit_ts).await?;
+        let first_lsn = replay.as_ref().and_then(|r| r.first_lsn()).unwrap_or(commit_lsn);
+        self.begin(xid, first_lsn, commit_lsn, commit_ts).await?;
         if let Some(mut replay) = replay {
             let ctx = DecodeContext { protocol_version: self.ctx.protocol_version, in_stream: true };
             let aborted = replay.aborted_subxacts();
@@ -475,7 +476,13 @@ impl Streamer<'_> {
         self.commit(commit_lsn, end_lsn, commit_ts).await
     }
 
-    async fn begin(&mut self, xid: Xid, commit_lsn: Lsn, commit_ts: Timestamp) -> Result<(), PostgresError> {
+    async fn begin(
+        &mut self,
+        xid: Xid,
+        first_lsn: Lsn,
+        commit_lsn: Lsn,
+        commit_ts: Timestamp,
+    ) -> Result<(), PostgresError> {
         if self.txn.is_some() {
             return Err(PostgresError::Protocol(format!(
                 "transaction {xid} began inside another transaction"
@@ -484,7 +491,7 @@ impl Streamer<'_> {
         let skip = self.skip_before.is_some_and(|c| commit_lsn < c);
         self.txn = Some(TxnState { xid, commit_lsn, commit_ts, origin: None, seq: 0, skip });
         if !skip {
-            self.emit(SourceEvent::Begin(TxnBegin { xid, commit_lsn, commit_ts })).await?;
+            self.emit(SourceEvent::Begin(TxnBegin { xid, lsn: first_lsn, commit_lsn, commit_ts })).await?;
         }
         Ok(())
     }
@@ -518,7 +525,7 @@ impl Streamer<'_> {
         replaying: Option<Xid>,
     ) -> Result<(), PostgresError> {
         match message {
-            LogicalMessage::Begin(b) => self.begin(b.xid, b.final_lsn, b.commit_ts).await,
+            LogicalMessage::Begin(b) => self.begin(b.xid, wal_start, b.final_lsn, b.commit_ts).await,
             LogicalMessage::Commit(c) => self.commit(c.commit_lsn, c.end_lsn, c.commit_ts).await,
             LogicalMessage::Origin(o) => {
                 if let Some(t) = self.txn.as_mut() {

@@ -427,7 +427,9 @@ impl Emitter<'_> {
         last_in_table: bool,
         last: bool,
     ) -> Result<(), PostgresError> {
-        let mark = SnapshotMark { first: self.seq == 0, last, first_in_table, last_in_table };
+        // As in Debezium, "first" is the first row of the first table in snapshot order: when that
+        // table is empty, no row is marked first. "last" is simply the last row emitted.
+        let mark = SnapshotMark { first: table == 0 && first_in_table, last, first_in_table, last_in_table };
         let event = ChangeEvent {
             change: Change::Row {
                 op: Op::Read,

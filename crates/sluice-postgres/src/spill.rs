@@ -23,6 +23,7 @@ struct SpillFile {
     writer: BufWriter<File>,
     aborted_subxacts: HashSet<u32>,
     messages: u64,
+    first_lsn: Lsn,
 }
 
 /// The spill files of all streamed transactions in progress.
@@ -63,6 +64,7 @@ impl SpillStore {
                     writer: BufWriter::with_capacity(256 * 1024, f),
                     aborted_subxacts: HashSet::new(),
                     messages: 0,
+                    first_lsn: wal_start,
                 })
             }
         };
@@ -98,6 +100,7 @@ impl SpillStore {
             reader: BufReader::with_capacity(256 * 1024, reader),
             aborted_subxacts: f.aborted_subxacts,
             buf: Vec::new(),
+            first_lsn: f.first_lsn,
         }))
     }
 
@@ -114,6 +117,7 @@ pub struct SpillReplay {
     reader: BufReader<File>,
     aborted_subxacts: HashSet<u32>,
     buf: Vec<u8>,
+    first_lsn: Lsn,
 }
 
 impl SpillReplay {
@@ -132,6 +136,11 @@ impl SpillReplay {
         self.buf.resize(len, 0);
         self.reader.read_exact(&mut self.buf).map_err(PostgresError::Spill)?;
         Ok(Some((lsn, &self.buf)))
+    }
+
+    /// The WAL position of the first spilled message (the transaction's first record we saw).
+    pub fn first_lsn(&self) -> Option<Lsn> {
+        (!self.first_lsn.is_invalid()).then_some(self.first_lsn)
     }
 
     /// True if changes of this (sub)transaction were rolled back and must be skipped.

@@ -1,0 +1,295 @@
+//! Differential conformance: the real Debezium 3.6.3 and sluice read the same database (each
+//! through its own slot) under the same workload, and every record must be the same, field by field:
+//! topic, key and value with their schemas (JsonConverter, `schemas.enable=true`), and headers.
+//!
+//! Ignored, because they are processing-time or per-run values: the envelope's `ts_ms`/`ts_us`/
+//! `ts_ns`, the `__debezium.context.runId` header, and for snapshot reads the source's time, `txId`,
+//! `lsn` and `sequence` (each side's snapshot belongs to its own slot, created at its own moment).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use sluice_core::{SourceEvent, Timestamp};
+use sluice_debezium::DebeziumConfig;
+use sluice_debezium::json;
+use sluice_debezium::record::{Record, RecordBuilder};
+use sluice_postgres::PostgresSourceConfig;
+use sluice_postgres::reader;
+use sluice_tests::TestDb;
+use sluice_tests::capture::wait_for_slot;
+use sluice_tests::oracle::{DebeziumOracle, OracleRecord};
+use tokio_util::sync::CancellationToken;
+
+const START: Duration = Duration::from_secs(180);
+
+/// One record in comparable form.
+#[derive(Debug, Clone, PartialEq)]
+struct Comparable {
+    topic: String,
+    key: Option<Value>,
+    value: Option<Value>,
+    headers: Vec<(String, Value)>,
+}
+
+impl Comparable {
+    fn from_oracle(r: &OracleRecord) -> Self {
+        Comparable {
+            topic: r.topic.clone(),
+            key: r.key.clone(),
+            value: r.value.clone(),
+            headers: r.headers.clone(),
+        }
+        .normalized()
+    }
+
+    fn from_sluice(r: &Record) -> Self {
+        let parse =
+            |bytes: Option<Vec<u8>>| bytes.map(|b| serde_json::from_slice::<Value>(&b).expect("valid JSON"));
+        let key =
+            parse(json::serialize(r.key_schema.as_deref(), r.key.as_ref(), true).expect("key serializes"));
+        let value = parse(
+            json::serialize(r.value_schema.as_deref(), r.value.as_ref(), true).expect("value serializes"),
+        );
+        let headers = r
+            .headers
+            .iter()
+            .map(|h| {
+                let v =
+                    parse(json::serialize(Some(&h.schema), Some(&h.value), true).expect("header serializes"));
+                (h.key.clone(), v.unwrap_or(Value::Null))
+            })
+            .collect();
+        Comparable { topic: r.topic.clone(), key, value, headers }.normalized()
+    }
+
+    fn normalized(mut self) -> Self {
+        if let Some(payload) =
+            self.value.as_mut().and_then(|v| v.get_mut("payload")).and_then(Value::as_object_mut)
+        {
+            for f in ["ts_ms", "ts_us", "ts_ns"] {
+                if payload.contains_key(f) {
+                    payload.insert(f.into(), Value::Null);
+                }
+            }
+            let is_read = payload.get("op").and_then(Value::as_str) == Some("r");
+            if is_read && let Some(source) = payload.get_mut("source").and_then(Value::as_object_mut) {
+                for f in ["ts_ms", "ts_us", "ts_ns", "txId", "lsn", "sequence"] {
+                    source.insert(f.into(), Value::Null);
+                }
+            }
+        }
+        for (k, v) in &mut self.headers {
+            if k == "__debezium.context.runId" {
+                *v = Value::Null;
+            }
+        }
+        self
+    }
+}
+
+/// Appends the differences between two JSON values to `out`, one line each.
+fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let xk: Vec<&String> = x.keys().collect();
+            let yk: Vec<&String> = y.keys().collect();
+            if xk != yk {
+                out.push(format!("{path}: keys debezium {xk:?} sluice {yk:?}"));
+            }
+            for (k, v) in x {
+                if let Some(w) = y.get(k) {
+                    diff(&format!("{path}.{k}"), v, w, out);
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                diff(&format!("{path}[{i}]"), v, w, out);
+            }
+        }
+        _ if a == b => {}
+        _ => out.push(format!("{path}: debezium {a} sluice {b}")),
+    }
+}
+
+/// Compares the two record streams topic by topic, in order; returns readable differences.
+fn compare(debezium: &[Comparable], sluice: &[Comparable]) -> Vec<String> {
+    let by_topic = |records: &[Comparable]| {
+        let mut m: BTreeMap<String, Vec<Comparable>> = BTreeMap::new();
+        for r in records {
+            m.entry(r.topic.clone()).or_default().push(r.clone());
+        }
+        m
+    };
+    let (d, s) = (by_topic(debezium), by_topic(sluice));
+    let mut out = Vec::new();
+    let topics: Vec<&String> =
+        d.keys().chain(s.keys()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    for topic in topics {
+        let empty = Vec::new();
+        let (dr, sr) = (d.get(topic).unwrap_or(&empty), s.get(topic).unwrap_or(&empty));
+        if dr.len() != sr.len() {
+            out.push(format!("{topic}: debezium {} records, sluice {}", dr.len(), sr.len()));
+        }
+        for (i, (a, b)) in dr.iter().zip(sr).enumerate() {
+            let at = format!("{topic}[{i}]");
+            diff(
+                &format!("{at}.key"),
+                &a.key.clone().unwrap_or(Value::Null),
+                &b.key.clone().unwrap_or(Value::Null),
+                &mut out,
+            );
+            diff(
+                &format!("{at}.value"),
+                &a.value.clone().unwrap_or(Value::Null),
+                &b.value.clone().unwrap_or(Value::Null),
+                &mut out,
+            );
+            let ha: Value =
+                a.headers.iter().map(|(k, v)| Value::Array(vec![k.clone().into(), v.clone()])).collect();
+            let hb: Value =
+                b.headers.iter().map(|(k, v)| Value::Array(vec![k.clone().into(), v.clone()])).collect();
+            diff(&format!("{at}.headers"), &ha, &hb, &mut out);
+        }
+    }
+    out
+}
+
+fn props(db: &TestDb, slot: &str, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut p: BTreeMap<String, String> = [
+        ("name", "conformance"),
+        ("connector.class", "io.debezium.connector.postgresql.PostgresConnector"),
+        ("plugin.name", "pgoutput"),
+        ("database.hostname", "127.0.0.1"),
+        ("database.user", "postgres"),
+        ("database.password", ""),
+        ("database.dbname", db.name.as_str()),
+        ("topic.prefix", "conf"),
+        ("slot.name", slot),
+        ("publication.name", slot),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    p.insert("database.port".into(), db.port().to_string());
+    for (k, v) in extra {
+        p.insert((*k).into(), (*v).into());
+    }
+    p
+}
+
+/// Runs sluice's reader and record builder, collecting comparable records until cancelled.
+fn run_sluice(
+    props: &BTreeMap<String, String>,
+    cancel: CancellationToken,
+) -> (Arc<Mutex<Vec<Comparable>>>, tokio::task::JoinHandle<()>) {
+    let mut source_props = props.clone();
+    // Converter properties are the record layer's; the source ignores them.
+    source_props.insert("database.sslmode".into(), "disable".into());
+    let source = PostgresSourceConfig::from_properties(&source_props).expect("valid source config");
+    let records = DebeziumConfig::from_properties(props).expect("valid record config");
+    let collected = Arc::new(Mutex::new(Vec::new()));
+    let sink = collected.clone();
+    let task = tokio::spawn(async move {
+        let mut handle = reader::spawn(source, None, cancel.clone());
+        let mut builder = RecordBuilder::new(records);
+        let mut out = Vec::new();
+        while let Some(event) = handle.events.recv().await {
+            match &event {
+                SourceEvent::Commit(c) => handle.acks.confirm(c.end_lsn),
+                SourceEvent::Progress { lsn } => handle.acks.confirm(*lsn),
+                _ => {}
+            }
+            let now = Timestamp::Micros(
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()
+                    as i64,
+            );
+            builder.on_event(&event, now, &mut out).expect("sluice builds records");
+            let mut sink = sink.lock().unwrap();
+            sink.extend(out.drain(..).map(|r| Comparable::from_sluice(&r)));
+        }
+        let _ = handle.task.await;
+    });
+    (collected, task)
+}
+
+/// The workload both connectors observe after their snapshots.
+const STREAMING: &[&str] = &[
+    "INSERT INTO customers (first_name, last_name, email) VALUES ('Anne', 'Kretchmar', 'annek@noanswer.org')",
+    "UPDATE customers SET email = 'anne@example.com' WHERE first_name = 'Anne'",
+    "UPDATE customers SET id = 100 WHERE first_name = 'Anne'",
+    "DELETE FROM customers WHERE id = 100",
+    "INSERT INTO full_identity VALUES (1, 'a', repeat('t', 9000)), (2, 'b', 'short')",
+    "UPDATE full_identity SET v = 'changed' WHERE id = 1",
+    "DELETE FROM full_identity WHERE id = 2",
+    "INSERT INTO no_key VALUES (1, 'x')",
+    "ALTER TABLE customers ADD COLUMN phone varchar(20)",
+    "INSERT INTO customers (first_name, last_name, email, phone) VALUES ('Bo', 'B', 'bo@x', '555')",
+    "SELECT pg_logical_emit_message(true, 'audit', 'hello')",
+    "SELECT pg_logical_emit_message(false, 'audit', 'outside')",
+    "INSERT INTO conformance_end VALUES (1)",
+];
+
+const SETUP: &str = "
+    CREATE TABLE customers (id serial PRIMARY KEY, first_name text NOT NULL, last_name text NOT NULL, email text NOT NULL);
+    INSERT INTO customers (first_name, last_name, email) VALUES ('Sally', 'Thomas', 'sally.thomas@acme.com'), ('George', 'Bailey', 'gbailey@foobar.com');
+    CREATE TABLE full_identity (id int PRIMARY KEY, v text, big text); ALTER TABLE full_identity REPLICA IDENTITY FULL;
+    CREATE TABLE no_key (a int, b text);
+    CREATE TABLE conformance_end (id int PRIMARY KEY);";
+
+async fn conformance(name: &str, extra: &[(&str, &str)]) {
+    sluice_tests::init_tracing();
+    let db = TestDb::create(name).await.unwrap();
+    db.exec(SETUP).await.unwrap();
+    let dbz_slot = format!("{name}_dbz");
+    let our_slot = format!("{name}_sluice");
+
+    let mut oracle = DebeziumOracle::start(&props(&db, &dbz_slot, extra)).unwrap();
+    let cancel = CancellationToken::new();
+    let (ours, task) = run_sluice(&props(&db, &our_slot, extra), cancel.clone());
+    let mut theirs = Vec::new();
+    // Both snapshots hold the two customers; wait for them before writing anything.
+    while theirs.len() < 2 {
+        match oracle.next_record(START).await.unwrap() {
+            Some(r) => theirs.push(Comparable::from_oracle(&r)),
+            None => panic!("Debezium produced no snapshot; its log:\n{}", oracle.log_tail(60)),
+        }
+    }
+    wait_for_slot(&db, &dbz_slot).await;
+    wait_for_slot(&db, &our_slot).await;
+    for sql in STREAMING {
+        db.exec(sql).await.unwrap();
+    }
+    let end_topic = "conf.public.conformance_end";
+    let deadline = tokio::time::Instant::now() + START;
+    while !theirs.iter().any(|r| r.topic == end_topic) {
+        match oracle.next_record(Duration::from_secs(5)).await.unwrap() {
+            Some(r) => theirs.push(Comparable::from_oracle(&r)),
+            None => assert!(tokio::time::Instant::now() < deadline, "Debezium did not reach the end marker"),
+        }
+    }
+    while !ours.lock().unwrap().iter().any(|r| r.topic == end_topic) {
+        assert!(tokio::time::Instant::now() < deadline, "sluice did not reach the end marker");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    oracle.stop();
+    cancel.cancel();
+    let _ = task.await;
+    let ours = ours.lock().unwrap().clone();
+    let differences = compare(&theirs, &ours);
+    if !differences.is_empty() {
+        let mut report = format!("{} differences between Debezium and sluice:\n", differences.len());
+        for d in differences.iter().take(80) {
+            let _ = writeln!(report, "  {d}");
+        }
+        panic!("{report}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_settings_produce_debeziums_records() {
+    conformance("conf_default", &[]).await;
+}
