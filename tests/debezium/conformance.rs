@@ -143,9 +143,8 @@ const INTENDED: &[(&str, &str, &str)] = &[
 
 fn intended(line: &str) -> bool {
     INTENDED.iter().any(|(path, theirs, ours)| {
-        line.split_once(": debezium ").is_some_and(|(p, rest)| {
-            p.ends_with(path) && rest == format!("{theirs} sluice {ours}")
-        })
+        line.split_once(": debezium ")
+            .is_some_and(|(p, rest)| p.ends_with(path) && rest == format!("{theirs} sluice {ours}"))
     })
 }
 
@@ -191,7 +190,10 @@ fn compare(debezium: &[Comparable], sluice: &[Comparable]) -> Vec<String> {
                 out.push(format!("{at}.key Avro schema: debezium {:?} sluice {:?}", a.key_avro, b.key_avro));
             }
             if a.value_avro != b.value_avro {
-                out.push(format!("{at}.value Avro schema: debezium {:?} sluice {:?}", a.value_avro, b.value_avro));
+                out.push(format!(
+                    "{at}.value Avro schema: debezium {:?} sluice {:?}",
+                    a.value_avro, b.value_avro
+                ));
             }
         }
     }
@@ -303,7 +305,9 @@ fn types_workload() -> Workload {
     let names: Vec<&str> = TYPE_COLUMNS.iter().map(|(n, _, _)| *n).collect();
     let literals = |k: usize| TYPE_COLUMNS.iter().map(|(_, _, v)| v[k]).collect::<Vec<_>>().join(", ");
     let ddl: Vec<String> = TYPE_COLUMNS.iter().map(|(n, t, _)| format!("{n} {t}")).collect();
-    let insert = |id: i32, k: usize| format!("INSERT INTO types (id, {}) VALUES ({id}, {})", names.join(", "), literals(k));
+    let insert = |id: i32, k: usize| {
+        format!("INSERT INTO types (id, {}) VALUES ({id}, {})", names.join(", "), literals(k))
+    };
     let set: Vec<String> = TYPE_COLUMNS.iter().map(|(n, _, v)| format!("{n} = {}", v[2])).collect();
     Workload {
         setup: format!(

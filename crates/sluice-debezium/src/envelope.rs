@@ -16,7 +16,7 @@ use sluice_core::{Lsn, Origin, Row, SnapshotMark, TableSchema, Timestamp, Value,
 use crate::config::{DEBEZIUM_VERSION, DebeziumConfig};
 use crate::connect::{ConnectValue, Field, Schema, SchemaType};
 use crate::error::DebeziumError;
-use crate::mapping;
+use crate::mapping::{self, ValueSource};
 use crate::naming::{self, NameAdjuster};
 
 /// `Envelope.SCHEMA_VERSION`.
@@ -270,7 +270,8 @@ pub fn build_table_schemas(
         let column = table.columns.get(i).ok_or_else(|| {
             DebeziumError::SchemaMismatch(format!("table {} has no key column #{i}", table.id))
         })?;
-        if let Some(schema) = mapping::column_schema(&table.id, column, config)? {
+        // Key fields carry no column mappers (masking, truncation), as in Debezium.
+        if let Some(schema) = mapping::key_column_schema(&table.id, column, config)? {
             let name = field_names.adjust(&column.name)?;
             push_field(&mut key_fields, &mut names, &key_name, name, schema)?;
             key_columns.push(i);
@@ -323,19 +324,26 @@ fn cell<'a>(table: &TableSchema, row: &'a Row, i: usize) -> Result<&'a Value, De
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn struct_of(
     config: &DebeziumConfig,
     table: &TableSchema,
     schema: &Schema,
     columns: &[usize],
     row: &Row,
-    in_before_image: bool,
+    source: ValueSource,
+    key: bool,
 ) -> Result<ConnectValue, DebeziumError> {
     let mut values = Vec::with_capacity(columns.len());
     for (f, &i) in schema.fields.iter().zip(columns) {
         let column = &table.columns[i];
         let value = cell(table, row, i)?;
-        values.push(mapping::column_value(&table.id, column, &f.schema, value, in_before_image, config)?);
+        let converted = if key {
+            mapping::key_column_value(&table.id, column, &f.schema, value, source, config)?
+        } else {
+            mapping::column_value(&table.id, column, &f.schema, value, source, config)?
+        };
+        values.push(converted);
     }
     Ok(ConnectValue::Struct(values))
 }
@@ -346,9 +354,9 @@ pub fn row_value(
     table: &TableSchema,
     schemas: &TableRecordSchemas,
     row: &Row,
-    in_before_image: bool,
+    source: ValueSource,
 ) -> Result<ConnectValue, DebeziumError> {
-    struct_of(config, table, &schemas.value, &schemas.value_columns, row, in_before_image)
+    struct_of(config, table, &schemas.value, &schemas.value_columns, row, source, false)
 }
 
 /// The key struct of a row; `None` when the table has no key.
@@ -357,10 +365,10 @@ pub fn key_value(
     table: &TableSchema,
     schemas: &TableRecordSchemas,
     row: &Row,
-    in_before_image: bool,
+    source: ValueSource,
 ) -> Result<Option<ConnectValue>, DebeziumError> {
     let Some(key) = &schemas.key else { return Ok(None) };
-    struct_of(config, table, key, &schemas.key_columns, row, in_before_image).map(Some)
+    struct_of(config, table, key, &schemas.key_columns, row, source, true).map(Some)
 }
 
 /// The parts of an envelope value.

@@ -44,6 +44,7 @@ use crate::envelope::{
 };
 use crate::error::DebeziumError;
 use crate::heartbeat;
+use crate::mapping::ValueSource;
 use crate::naming::{self, NameAdjuster};
 use crate::transaction::TransactionTracker;
 
@@ -494,12 +495,15 @@ impl RecordBuilder {
         let schemas = self.table_schemas(table)?;
         let config = &self.config;
         let source = self.source_for_row(e, table)?;
-        let row_value = |row: Option<&Row>, in_before: bool| -> Result<ConnectValue, DebeziumError> {
-            row.map_or(Ok(ConnectValue::Null), |r| envelope::row_value(config, table, &schemas, r, in_before))
+        let value_source = if op == Op::Read { ValueSource::Snapshot } else { ValueSource::Stream };
+        let row_value = |row: Option<&Row>| -> Result<ConnectValue, DebeziumError> {
+            row.map_or(Ok(ConnectValue::Null), |r| {
+                envelope::row_value(config, table, &schemas, r, value_source)
+            })
         };
-        let key_of = |row: Option<&Row>, in_before: bool| -> Result<Option<ConnectValue>, DebeziumError> {
+        let key_of = |row: Option<&Row>| -> Result<Option<ConnectValue>, DebeziumError> {
             match row {
-                Some(r) => envelope::key_value(config, table, &schemas, r, in_before),
+                Some(r) => envelope::key_value(config, table, &schemas, r, value_source),
                 None => Ok(None),
             }
         };
@@ -508,8 +512,8 @@ impl RecordBuilder {
                 if op == Op::Create && self.skipped(Op::Create) {
                     return Ok(());
                 }
-                let key = key_of(after, false)?;
-                let after_value = row_value(after, false)?;
+                let key = key_of(after)?;
+                let after_value = row_value(after)?;
                 let transaction = if op == Op::Read {
                     ConnectValue::Null
                 } else {
@@ -538,14 +542,14 @@ impl RecordBuilder {
             Op::Update => {
                 let resolved_after = after.map(|a| resolve_unchanged_toast(a, before));
                 let after = resolved_after.as_ref();
-                let new_key = key_of(after, false)?;
+                let new_key = key_of(after)?;
                 let old_key = match (before, &schemas.key) {
-                    (Some(b), Some(_)) => key_of(Some(b), true)?,
+                    (Some(b), Some(_)) => key_of(Some(b))?,
                     _ => None,
                 };
                 let key_changed = old_key.is_some() && old_key != new_key;
-                let before_value = row_value(before, true)?;
-                let after_value = row_value(after, false)?;
+                let before_value = row_value(before)?;
+                let after_value = row_value(after)?;
                 if !key_changed {
                     if self.skipped(Op::Update) {
                         return Ok(());
@@ -633,8 +637,8 @@ impl RecordBuilder {
                 if self.skipped(Op::Delete) {
                     return Ok(());
                 }
-                let key = key_of(before, true)?;
-                let before_value = row_value(before, true)?;
+                let key = key_of(before)?;
+                let before_value = row_value(before)?;
                 let transaction = tx_block(
                     &mut self.transactions,
                     self.config.provide_transaction_metadata,

@@ -25,7 +25,6 @@ use sluice_core::time::days_from_civil;
 use sluice_core::{Column, Date, Decimal, Numeric, Timestamp, TypeKind, Value};
 
 use super::decimal::BigDec;
-use super::meta::ColumnMeta;
 use super::{Outcome, Plan};
 use crate::DebeziumConfig;
 use crate::connect::ConnectValue;
@@ -58,17 +57,11 @@ const TRIM_TYPES: [&str; 18] = [
 ];
 
 /// The Connect default of a column, if Debezium derives one.
-pub(crate) fn parse_default(
-    column: &Column,
-    plan: &Plan,
-    meta: ColumnMeta,
-    config: &DebeziumConfig,
-) -> Option<ConnectValue> {
+pub(crate) fn parse_default(column: &Column, plan: &Plan, config: &DebeziumConfig) -> Option<ConnectValue> {
     let text = column.default.as_deref()?;
     let type_name = &*column.ty.name;
     let text = if TRIM_TYPES.contains(&type_name) { text.trim() } else { text };
     let raw = raw_default(column, type_name, text)?;
-    let _ = meta;
     match plan.convert(&raw, config) {
         Outcome::Value(ConnectValue::Struct(_)) | Outcome::Value(ConnectValue::Null) => None,
         Outcome::Value(v) => Some(v),

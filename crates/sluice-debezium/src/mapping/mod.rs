@@ -7,7 +7,7 @@
 //! `PostgresDefaultValueConverter` (column defaults), `TableSchemaBuilder` (optional, defaults,
 //! conversion-failure handling), `ColumnMappers` / `MaskStrings` / `TruncateColumn` /
 //! `PropagateSourceMetadataToSchemaParameter`, `pgoutput.ColumnMetaData` + pgjdbc's
-//! `TypeInfoCache` (column length/scale, see [`meta`]), and the `io.debezium.time` /
+//! `TypeInfoCache` (column length/scale, see `meta.rs`), and the `io.debezium.time` /
 //! `io.debezium.data` semantic types (see [`semantic`]).
 //!
 //! Rules worth knowing (each cites the Debezium class it comes from):
@@ -19,7 +19,10 @@
 //!   pgjdbc's `PGobject.getValue()` re-renders them, with Java `Double.toString` numbers) encoded per
 //!   `binary.handling.mode`. Arrays of `money`, `name`, `interval`, `varbit`, `xml` and `point` are
 //!   always omitted; arrays of domains, composites and unknown types only exist with
-//!   `include.unknown.datatypes`.
+//!   `include.unknown.datatypes`. Extension types recognised by name: PostGIS `geometry`
+//!   (`io.debezium.data.geometry.Geometry`, always optional) and `geography`, pgvector `vector`,
+//!   `halfvec`, `sparsevec`, and `isbn` (string); see `extension.rs`.
+//! * **Key fields** get no column mappers ([`key_column_schema`], [`key_column_value`]).
 //! * **Array element optionality.** Elements of the explicitly listed array types are optional;
 //!   arrays resolved through the generic path (`enum[]`, `bit[]`, `tsvector[]`, unknown element
 //!   types) get *required* element schemas, as `PostgresValueConverter.arrayElementSchema` builds
@@ -60,9 +63,11 @@ pub(crate) mod decimal;
 pub(crate) mod defaults;
 pub(crate) mod extension;
 pub(crate) mod java;
+mod mappers;
 pub(crate) mod meta;
 pub mod semantic;
 pub(crate) mod temporal;
+mod toast;
 
 #[cfg(test)]
 mod tests;
@@ -80,14 +85,16 @@ use crate::error::DebeziumError;
 
 use decimal::BigDec;
 use extension::Extension;
+use mappers::mapper_rule;
 use meta::ColumnMeta;
 use temporal::{Fraction, IntervalFields};
+use toast::toast_value;
 
 /// The Connect schema of a column, or `None` when Debezium omits the column (a type it has no
 /// converter for, without `include.unknown.datatypes`).
 ///
 /// The schema is optional when the column is nullable, carries the column default parsed as
-/// `PostgresDefaultValueConverter` does (see [`defaults`]), and the parameters of the first
+/// `PostgresDefaultValueConverter` does (see `defaults.rs`), and the parameters of the first
 /// matching column mapper (mask, truncate, propagate source type). For the fields of the *key*
 /// struct use [`key_column_schema`]: Debezium applies no column mappers to keys.
 pub fn column_schema(
@@ -118,27 +125,37 @@ fn schema_for(table: &TableId, column: &Column, config: &DebeziumConfig, mappers
     if column.nullable {
         schema = schema.optional();
     }
-    if let Some(default) = defaults::parse_default(column, &plan, meta, config) {
+    if let Some(default) = defaults::parse_default(column, &plan, config) {
         schema = schema.with_default(default);
     }
     Some(schema)
 }
 
+/// Where a value was read: Debezium converts a few types differently in its snapshot (JDBC) than
+/// when streaming (pgoutput text), and sluice reproduces that where Debezium's value is not wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueSource {
+    /// An initial-snapshot read (op `r`).
+    Snapshot,
+    /// A streamed change.
+    Stream,
+}
+
 /// The Connect value of one column value under its schema (from [`column_schema`]).
 ///
-/// `in_before_image` says the value comes from an old-row image, where pgoutput sends the columns
-/// outside the replica identity as NULL; such a NULL in a NOT NULL column becomes the schema default
-/// or the type's fallback value. Debezium's `convertValue` applies that rule to every NULL in a NOT
-/// NULL column, so this does too, whatever the flag says. For key fields use [`key_column_value`].
+/// A NULL in a NOT NULL column (as pgoutput sends the columns outside the replica identity of an
+/// old-row image) becomes the schema default or the type's fallback value; Debezium's
+/// `convertValue` applies that rule to every NULL in a NOT NULL column, so this does too. For key
+/// fields use [`key_column_value`].
 pub fn column_value(
     table: &TableId,
     column: &Column,
     schema: &Schema,
     value: &Value,
-    in_before_image: bool,
+    source: ValueSource,
     config: &DebeziumConfig,
 ) -> Result<ConnectValue, DebeziumError> {
-    value_for(table, column, schema, value, in_before_image, config, true)
+    value_for(table, column, schema, value, source, config, true)
 }
 
 /// The Connect value of a key column: as [`column_value`] but without column mappers (no masking
@@ -148,10 +165,10 @@ pub fn key_column_value(
     column: &Column,
     schema: &Schema,
     value: &Value,
-    in_before_image: bool,
+    source: ValueSource,
     config: &DebeziumConfig,
 ) -> Result<ConnectValue, DebeziumError> {
-    value_for(table, column, schema, value, in_before_image, config, false)
+    value_for(table, column, schema, value, source, config, false)
 }
 
 fn value_for(
@@ -159,7 +176,7 @@ fn value_for(
     column: &Column,
     schema: &Schema,
     value: &Value,
-    _in_before_image: bool,
+    source: ValueSource,
     config: &DebeziumConfig,
     mappers: bool,
 ) -> Result<ConnectValue, DebeziumError> {
@@ -175,6 +192,11 @@ fn value_for(
     let outcome = match value {
         Value::Null => Outcome::Null,
         Value::UnchangedToast => toast_value(&plan, column, config),
+        // Debezium's snapshot reads `name` columns through JDBC as strings, while its streaming
+        // treats them as an unknown type (null unless include.unknown.datatypes).
+        Value::Text(s) if source == ValueSource::Snapshot && matches!(plan, Plan::Text(TextKind::Name)) => {
+            Outcome::Value(ConnectValue::String(s.clone()))
+        }
         v => plan.convert(v, config),
     };
     let converted = match outcome {
@@ -582,11 +604,7 @@ impl Plan {
                     Date::PositiveInfinity => temporal::date_positive_infinity_days(),
                     Date::NegativeInfinity => temporal::date_negative_infinity_days(),
                 };
-                ok(match mode {
-                    TimePrecisionMode::IsoString => C::String(format!("{}Z", temporal::iso_local_date(days))),
-                    // Java's `(int) date.toEpochDay()`.
-                    _ => C::Int32(days as i32),
-                })
+                ok(date_value(*mode, days))
             }
             (Plan::Time(unit), Value::Time(micros)) => convert_time(*unit, *micros),
             (Plan::Timestamp(unit), Value::Timestamp(ts)) => convert_timestamp(*unit, *ts),
@@ -761,6 +779,9 @@ fn geometric(ty: &ColumnType) -> Option<Geometric> {
     }
 }
 
+/// Array values as Debezium gets them from pgjdbc's `PgArray.getArray()` (`ArrayDecoding`), which
+/// decodes every element first: a value the driver cannot decode (numeric NaN/±Infinity, a `bit(n)`
+/// element with n > 1, both parsed as BigDecimal / Boolean) fails the whole column.
 fn convert_array(element: &Plan, array: &Array, config: &DebeziumConfig) -> Outcome {
     if array.dims.len() > 1 {
         let rows = array.dims.first().map_or(0, |d| d.len as usize).min(array.elements.len());
@@ -770,11 +791,29 @@ fn convert_array(element: &Plan, array: &Array, config: &DebeziumConfig) -> Outc
     for v in &array.elements {
         let converted = match (element, v) {
             (_, Value::Null | Value::UnchangedToast) => Outcome::Null,
-            // The driver hands `time[]` elements over as java.sql.Time: millisecond precision,
-            // 24:00:00 wrapping to midnight (`Conversions.toLocalTime`).
+            (Plan::Numeric { .. }, Value::Numeric(n)) if !matches!(n, Numeric::Finite(_)) => {
+                Outcome::Thrown("the JDBC driver cannot decode NaN/Infinity inside numeric[]".to_owned())
+            }
+            (Plan::Bits(_), Value::Bits { .. }) => {
+                Outcome::Thrown("the JDBC driver decodes bit[] elements as booleans".to_owned())
+            }
+            // java.sql.Time: millisecond precision, 24:00:00 wrapping to midnight
+            // (`TimestampUtils.toTime`, `Conversions.toLocalTime`).
             (Plan::Time(_), Value::Time(micros)) => {
                 let ms = micros.rem_euclid(sluice_core::time::MICROS_PER_DAY) / 1000 * 1000;
                 element.convert(&Value::Time(ms), config)
+            }
+            // java.sql.Date of the driver's infinity sentinels, read back in UTC.
+            (Plan::Date(mode), Value::Date(Date::PositiveInfinity)) => {
+                Outcome::Value(date_value(*mode, sluice_core::time::days_from_civil(292_278_994, 8, 16)))
+            }
+            (Plan::Date(mode), Value::Date(Date::NegativeInfinity)) => {
+                Outcome::Value(date_value(*mode, sluice_core::time::days_from_civil(292_269_055, 12, 2)))
+            }
+            // java.sql.Timestamp built with the Julian/Gregorian hybrid calendar, then taken as an
+            // Instant (`convertTimestampToLocalDateTime`): dates before 1582-10-15 shift.
+            (Plan::Timestamp(_), Value::Timestamp(Timestamp::Micros(m))) => {
+                element.convert(&Value::Timestamp(Timestamp::Micros(temporal::julian_shift(*m))), config)
             }
             (_, v) => element.convert(v, config),
         };
@@ -785,6 +824,14 @@ fn convert_array(element: &Plan, array: &Array, config: &DebeziumConfig) -> Outc
         });
     }
     Outcome::Value(ConnectValue::Array(out))
+}
+
+/// A day count per `time.precision.mode` (Java's `(int) date.toEpochDay()` for the int32 forms).
+fn date_value(mode: TimePrecisionMode, days: i64) -> ConnectValue {
+    match mode {
+        TimePrecisionMode::IsoString => ConnectValue::String(format!("{}Z", temporal::iso_local_date(days))),
+        _ => ConnectValue::Int32(days as i32),
+    }
 }
 
 fn convert_time(unit: TemporalUnit, micros: i64) -> Outcome {
@@ -966,156 +1013,4 @@ fn render_geometric(geo: Geometric, text: &str) -> Option<String> {
         }
         _ => return None,
     })
-}
-
-/// The value Debezium produces for an unchanged TOAST column (see the module docs).
-fn toast_value(plan: &Plan, column: &Column, config: &DebeziumConfig) -> Outcome {
-    use ConnectValue as C;
-    let bytes = &config.unavailable_value_placeholder;
-    let text = String::from_utf8_lossy(bytes).into_owned();
-    let (element, _) = match plan {
-        Plan::Array { element, element_optional } => (Some(element.as_ref()), element_optional),
-        _ => (None, &false),
-    };
-    match (&*column.ty.name, element) {
-        ("_text" | "_varchar" | "_bpchar" | "_json" | "_jsonb", Some(Plan::Text(_))) => {
-            Outcome::Value(C::Array(vec![C::String(text)]))
-        }
-        ("_bytea", Some(Plan::Bytea(mode))) => Outcome::Value(C::Array(vec![encode_binary(*mode, bytes)])),
-        ("_int4", Some(Plan::Int32)) | ("_date", Some(Plan::Date(_))) => {
-            if element.is_some_and(|e| e.schema_type() == SchemaType::Int32) {
-                Outcome::Value(C::Array(bytes.iter().map(|&b| C::Int32(i32::from(b as i8))).collect()))
-            } else {
-                Outcome::Failed(
-                    "the TOAST placeholder is a list of integers, not of this element type".to_owned(),
-                )
-            }
-        }
-        ("_int8", Some(Plan::Int64)) => {
-            Outcome::Value(C::Array(bytes.iter().map(|&b| C::Int64(i64::from(b as i8))).collect()))
-        }
-        ("_uuid", Some(Plan::Text(_))) => {
-            Outcome::Value(C::Array(vec![C::String(java::name_uuid_from_bytes(bytes))]))
-        }
-        ("hstore", _) if matches!(plan, Plan::Hstore(_)) => match plan {
-            Plan::Hstore(mode) => Outcome::Value(hstore_value(*mode, &[(text.clone(), Some(text))])),
-            _ => Outcome::Failed(String::new()),
-        },
-        _ => match plan {
-            Plan::Bytea(BinaryMode::Bytes) | Plan::Unknown(BinaryMode::Bytes, _) => {
-                Outcome::Value(C::Bytes(bytes.clone()))
-            }
-            Plan::Bytea(BinaryMode::Hex) | Plan::Unknown(BinaryMode::Hex, _) => {
-                Outcome::Value(C::String(text))
-            }
-            Plan::Bytea(_) | Plan::Unknown(..) => {
-                Outcome::Failed("Debezium emits null for an unchanged TOAST value in base64 modes".to_owned())
-            }
-            p if p.schema_type() == SchemaType::String => Outcome::Value(C::String(text)),
-            _ => Outcome::Failed("Debezium's TOAST placeholder does not fit this column's type".to_owned()),
-        },
-    }
-}
-
-/// The first column mapper rule matching a column (`ColumnMappers.mapperFor`).
-#[derive(Debug, Clone, Copy)]
-enum MapperRule {
-    Truncate(usize),
-    Mask(usize),
-    PropagateSourceType,
-}
-
-fn mapper_rule(table: &TableId, column: &Column, config: &DebeziumConfig) -> Option<MapperRule> {
-    let id = column_id(table, column);
-    if let Some(rule) = config.column_truncates.iter().find(|r| r.columns.iter().any(|re| re.is_match(&id))) {
-        return Some(MapperRule::Truncate(rule.value));
-    }
-    if let Some(rule) = config.column_masks.iter().find(|r| r.columns.iter().any(|re| re.is_match(&id))) {
-        return Some(MapperRule::Mask(rule.value));
-    }
-    if config.propagate_source_type_columns.as_ref().is_some_and(|res| res.iter().any(|re| re.is_match(&id)))
-    {
-        return Some(MapperRule::PropagateSourceType);
-    }
-    let datatype = format!("{}.{}.{}", table.schema, table.name, column.ty.name);
-    if config
-        .propagate_source_type_datatypes
-        .as_ref()
-        .is_some_and(|res| res.iter().any(|re| re.is_match(&datatype)))
-    {
-        return Some(MapperRule::PropagateSourceType);
-    }
-    None
-}
-
-/// `MaskStrings.create`: only JDBC character types are masked.
-fn is_jdbc_string(ty: &ColumnType) -> bool {
-    matches!(
-        ty.base().kind,
-        TypeKind::Bpchar
-            | TypeKind::Char
-            | TypeKind::Varchar
-            | TypeKind::Text
-            | TypeKind::Name
-            | TypeKind::Enum { .. }
-    )
-}
-
-impl MapperRule {
-    fn truncation_possible(max: usize, meta: ColumnMeta) -> bool {
-        meta.length < 0 || usize::try_from(meta.length).is_ok_and(|l| l > max)
-    }
-
-    fn alter_schema(self, column: &Column, meta: ColumnMeta, schema: &mut Schema) {
-        use semantic as s;
-        match self {
-            MapperRule::Truncate(n) => {
-                if Self::truncation_possible(n, meta) {
-                    schema.parameters.push((s::TRUNCATE_LENGTH.to_owned(), n.to_string()));
-                }
-            }
-            MapperRule::Mask(_) => schema.parameters.push((s::MASKED.to_owned(), "true".to_owned())),
-            MapperRule::PropagateSourceType => {
-                let p = &mut schema.parameters;
-                p.push((s::SOURCE_COLUMN_TYPE.to_owned(), column.ty.name.to_uppercase()));
-                if meta.length != -1 {
-                    p.push((s::SOURCE_COLUMN_LENGTH.to_owned(), meta.length.to_string()));
-                }
-                p.push((s::SOURCE_COLUMN_SCALE.to_owned(), meta.scale.to_string()));
-                p.push((s::SOURCE_COLUMN_NAME.to_owned(), column.name.to_string()));
-            }
-        }
-    }
-
-    fn map_value(
-        self,
-        column: &Column,
-        meta: ColumnMeta,
-        plan: &Plan,
-        value: ConnectValue,
-        toast_placeholder: bool,
-    ) -> ConnectValue {
-        match self {
-            MapperRule::Mask(n) if is_jdbc_string(&column.ty) => ConnectValue::String("*".repeat(n)),
-            MapperRule::Truncate(n) if Self::truncation_possible(n, meta) => match value {
-                ConnectValue::String(s) if s.encode_utf16().count() > n => {
-                    ConnectValue::String(java::truncate_utf16(&s, n))
-                }
-                // Only `convertBinaryToBytes` results are ByteBuffers; bits and placeholders are byte[].
-                ConnectValue::Bytes(mut b)
-                    if b.len() > n
-                        && !toast_placeholder
-                        && matches!(
-                            plan,
-                            Plan::Bytea(BinaryMode::Bytes) | Plan::Unknown(BinaryMode::Bytes, _)
-                        ) =>
-                {
-                    b.truncate(n);
-                    ConnectValue::Bytes(b)
-                }
-                other => other,
-            },
-            _ => value,
-        }
-    }
 }

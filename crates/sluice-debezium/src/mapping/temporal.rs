@@ -21,6 +21,26 @@ pub(crate) fn date_negative_infinity_days() -> i64 {
     days_from_civil(-5_877_611, 6, 22)
 }
 
+/// First microsecond of the Gregorian calendar in `java.util.GregorianCalendar` (1582-10-15 UTC).
+const GREGORIAN_CUTOVER_MICROS: i64 = -12_219_292_800_000_000;
+
+/// The instant `java.util.GregorianCalendar` (JVM time zone UTC) gives the wall-clock fields of a
+/// proleptic-Gregorian timestamp: before 1582-10-15 the fields are read as a Julian date.
+pub(crate) fn julian_shift(micros: i64) -> i64 {
+    if micros >= GREGORIAN_CUTOVER_MICROS {
+        return micros;
+    }
+    let days = micros.div_euclid(MICROS_PER_DAY);
+    let time = micros.rem_euclid(MICROS_PER_DAY);
+    let (y, m, d) = civil_from_days(days);
+    // Julian day number of a Julian calendar date (astronomical years), minus the epoch's.
+    let a = i64::from((14 - m) / 12);
+    let yy = y + 4800 - a;
+    let mm = i64::from(m) + 12 * a - 3;
+    let jdn = i64::from(d) + (153 * mm + 2) / 5 + 365 * yy + yy.div_euclid(4) - 32_083;
+    (jdn - 2_440_588).saturating_mul(MICROS_PER_DAY).saturating_add(time)
+}
+
 /// `DateTimeFormatter.ISO_LOCAL_DATE` of a day count.
 pub(crate) fn iso_local_date(days: i64) -> String {
     let (y, m, d) = civil_from_days(days);
@@ -161,6 +181,18 @@ mod tests {
             format!("{}Z", iso_local_date_time(TIMESTAMP_NEGATIVE_INFINITY_MICROS, Fraction::Minimal)),
             "-290308-12-21T19:59:27.6Z"
         );
+    }
+
+    #[test]
+    fn julian_shift_matches_the_hybrid_calendar() {
+        // Gregorian 1582-10-15 is the cutover: unchanged. Julian 1582-10-04 is Gregorian 1582-10-14.
+        let cutover = days_from_civil(1582, 10, 15) * MICROS_PER_DAY;
+        assert_eq!(julian_shift(cutover), cutover);
+        let fields_oct_4 = days_from_civil(1582, 10, 4) * MICROS_PER_DAY;
+        assert_eq!(julian_shift(fields_oct_4), days_from_civil(1582, 10, 14) * MICROS_PER_DAY);
+        // Julian 1000-01-01 is Gregorian 1000-01-06.
+        let y1000 = days_from_civil(1000, 1, 1) * MICROS_PER_DAY + 5;
+        assert_eq!(julian_shift(y1000), days_from_civil(1000, 1, 6) * MICROS_PER_DAY + 5);
     }
 
     #[test]

@@ -47,7 +47,7 @@ fn schema_of(c: &Column, cfg: &DebeziumConfig) -> Schema {
 
 fn value_of(c: &Column, v: Value, cfg: &DebeziumConfig) -> C {
     let s = schema_of(c, cfg);
-    column_value(&table(), c, &s, &v, false, cfg).unwrap()
+    column_value(&table(), c, &s, &v, ValueSource::Stream, cfg).unwrap()
 }
 
 fn numeric_mod(p: i32, s: i32) -> i32 {
@@ -194,7 +194,7 @@ fn timestamps_and_their_infinities() {
     assert_eq!(value_of(&ts, far.clone(), &nanos), C::Null);
     let req = required(timestamp(-1));
     let s = schema_of(&req, &nanos);
-    assert!(column_value(&table(), &req, &s, &far, false, &nanos).is_err());
+    assert!(column_value(&table(), &req, &s, &far, ValueSource::Stream, &nanos).is_err());
 
     let iso = config(&[("time.precision.mode", "isostring")]);
     assert_eq!(value_of(&ts, v.clone(), &iso), C::String("2016-11-04T13:51:30.123456Z".into()));
@@ -453,6 +453,12 @@ fn name_values_need_include_unknown_datatypes() {
     assert_eq!(value_of(&c, text("pg_class"), &cfg), C::Null);
     let unknown = config(&[("include.unknown.datatypes", "true")]);
     assert_eq!(value_of(&c, text("pg_class"), &unknown), C::String("pg_class".into()));
+    // Debezium's snapshot reads name columns through JDBC, as strings.
+    let s = schema_of(&c, &cfg);
+    assert_eq!(
+        column_value(&table(), &c, &s, &text("pg_class"), ValueSource::Snapshot, &cfg).unwrap(),
+        C::String("pg_class".into())
+    );
     assert_eq!(
         value_of(&required(ty(19, -1, "name", TypeKind::Name)), text("x"), &cfg),
         C::String(String::new())
@@ -681,7 +687,7 @@ fn not_null_columns_fall_back_in_before_images() {
     let check = |c: Column, expected: C| {
         let s = schema_of(&c, &cfg);
         assert_eq!(
-            column_value(&table(), &c, &s, &Value::Null, true, &cfg).unwrap(),
+            column_value(&table(), &c, &s, &Value::Null, ValueSource::Stream, &cfg).unwrap(),
             expected,
             "{}",
             c.ty.name
@@ -703,14 +709,14 @@ fn not_null_columns_fall_back_in_before_images() {
     let c = required(numeric(10, 2));
     let s = schema_of(&c, &string);
     assert_eq!(
-        column_value(&table(), &c, &s, &Value::Null, true, &string).unwrap(),
+        column_value(&table(), &c, &s, &Value::Null, ValueSource::Stream, &string).unwrap(),
         C::String("0.00".into())
     );
     let iso = config(&[("interval.handling.mode", "string")]);
     let c = required(ty(1186, -1, "interval", TypeKind::Interval));
     let s = schema_of(&c, &iso);
     assert_eq!(
-        column_value(&table(), &c, &s, &Value::Null, true, &iso).unwrap(),
+        column_value(&table(), &c, &s, &Value::Null, ValueSource::Stream, &iso).unwrap(),
         C::String("P0Y0M0DT0H0M0S".into())
     );
 }
@@ -721,7 +727,7 @@ fn unchanged_toast_placeholders() {
     let ph = "__debezium_unavailable_value";
     let toast = |c: &Column, cfg: &DebeziumConfig| {
         let s = schema_of(c, cfg);
-        column_value(&table(), c, &s, &Value::UnchangedToast, false, cfg)
+        column_value(&table(), c, &s, &Value::UnchangedToast, ValueSource::Stream, cfg)
     };
     assert_eq!(toast(&nullable(text_ty()), &cfg).unwrap(), C::String(ph.into()));
     assert_eq!(toast(&nullable(ty(3802, -1, "jsonb", TypeKind::Jsonb)), &cfg).unwrap(), C::String(ph.into()));
@@ -773,24 +779,27 @@ fn column_mappers_mask_truncate_and_propagate() {
     let s = schema_of(&secret, &cfg);
     assert_eq!(s.parameter("masked"), Some("true"));
     assert_eq!(
-        column_value(&table(), &secret, &s, &text("hunter2"), false, &cfg).unwrap(),
+        column_value(&table(), &secret, &s, &text("hunter2"), ValueSource::Stream, &cfg).unwrap(),
         C::String("*****".into())
     );
     assert_eq!(
-        column_value(&table(), &secret, &s, &Value::Null, false, &cfg).unwrap(),
+        column_value(&table(), &secret, &s, &Value::Null, ValueSource::Stream, &cfg).unwrap(),
         C::String("*****".into())
     );
     // Non-string columns keep their value but still get the parameter.
     let n = column("n", int4(), true, None);
     let s = schema_of(&n, &cfg);
     assert_eq!(s.parameter("masked"), Some("true"));
-    assert_eq!(column_value(&table(), &n, &s, &Value::Int32(4), false, &cfg).unwrap(), C::Int32(4));
+    assert_eq!(
+        column_value(&table(), &n, &s, &Value::Int32(4), ValueSource::Stream, &cfg).unwrap(),
+        C::Int32(4)
+    );
 
     let note = column("note", text_ty(), true, None);
     let s = schema_of(&note, &cfg);
     assert_eq!(s.parameter("truncateLength"), Some("3"));
     assert_eq!(
-        column_value(&table(), &note, &s, &text("abcdef"), false, &cfg).unwrap(),
+        column_value(&table(), &note, &s, &text("abcdef"), ValueSource::Stream, &cfg).unwrap(),
         C::String("abc".into())
     );
     let short = column("short", varchar(2), true, None);
@@ -798,7 +807,8 @@ fn column_mappers_mask_truncate_and_propagate() {
     let data = column("data", ty(17, -1, "bytea", TypeKind::Bytea), true, None);
     let s = schema_of(&data, &cfg);
     assert_eq!(
-        column_value(&table(), &data, &s, &Value::Bytes(vec![1, 2, 3, 4]), false, &cfg).unwrap(),
+        column_value(&table(), &data, &s, &Value::Bytes(vec![1, 2, 3, 4]), ValueSource::Stream, &cfg)
+            .unwrap(),
         C::Bytes(vec![1, 2, 3])
     );
 
@@ -906,7 +916,7 @@ fn mismatched_values_never_panic() {
             let c = column("c", t.clone(), nullable_flag, Some("garbage("));
             let s = schema_of(&c, &cfg);
             for v in &values {
-                let _ = column_value(&table(), &c, &s, v, true, &cfg);
+                let _ = column_value(&table(), &c, &s, v, ValueSource::Stream, &cfg);
             }
         }
     }
@@ -1038,7 +1048,7 @@ fn no_input_panics_across_types_and_modes() {
         } else {
             v
         };
-        let _ = column_value(&table(), &c, &s, &v, rng.next().is_multiple_of(2), cfg);
+        let _ = column_value(&table(), &c, &s, &v, ValueSource::Stream, cfg);
     }
 }
 
@@ -1051,12 +1061,12 @@ fn key_fields_skip_column_mappers() {
     assert!(s.parameters.is_empty());
     assert_eq!(s.default, Some(C::String("x".into())));
     assert_eq!(
-        key_column_value(&table(), &id, &s, &text("abc"), false, &cfg).unwrap(),
+        key_column_value(&table(), &id, &s, &text("abc"), ValueSource::Stream, &cfg).unwrap(),
         C::String("abc".into())
     );
     let vs = column_schema(&table(), &id, &cfg).unwrap().unwrap();
     assert_eq!(
-        column_value(&table(), &id, &vs, &text("abc"), false, &cfg).unwrap(),
+        column_value(&table(), &id, &vs, &text("abc"), ValueSource::Stream, &cfg).unwrap(),
         C::String("****".into())
     );
 }
@@ -1068,9 +1078,19 @@ fn array_elements_fail_alone_or_fail_the_column() {
     // A NaN element makes VariableScaleDecimal.fromLogical throw: the whole column is null.
     assert_eq!(value_of(&nums, one_dim(vec![dec("1"), Value::Numeric(Numeric::NaN)]), &cfg), C::Null);
     let string = config(&[("decimal.handling.mode", "string")]);
+    assert_eq!(value_of(&nums, one_dim(vec![dec("1.50"), Value::Numeric(Numeric::NaN)]), &string), C::Null);
     assert_eq!(
-        value_of(&nums, one_dim(vec![dec("1.50"), Value::Numeric(Numeric::NaN)]), &string),
-        C::Array(vec![C::String("1.50".into()), C::String("NAN".into())])
+        value_of(&nums, one_dim(vec![dec("1.50")]), &string),
+        C::Array(vec![C::String("1.50".into())])
+    );
+    let dates = nullable(array_of(1182, "_date", ty(1082, -1, "date", TypeKind::Date), -1));
+    assert_eq!(
+        value_of(
+            &dates,
+            one_dim(vec![Value::Date(Date::PositiveInfinity), Value::Date(Date::NegativeInfinity)]),
+            &cfg
+        ),
+        C::Array(vec![C::Int32(-622_191_234), C::Int32(-625_821_272)])
     );
     // time[] elements arrive as java.sql.Time: milliseconds only.
     let times = nullable(array_of(1183, "_time", time(-1), -1));
