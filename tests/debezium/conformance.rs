@@ -314,6 +314,24 @@ const STREAMING: &[&str] = &[
     "INSERT INTO no_key VALUES (1, 'x')",
     "ALTER TABLE customers ADD COLUMN phone varchar(20)",
     "INSERT INTO customers (first_name, last_name, email, phone) VALUES ('Bo', 'B', 'bo@x', '555')",
+    // Unchanged TOAST values under REPLICA IDENTITY DEFAULT: the placeholder.
+    "INSERT INTO toasty VALUES (1, 'n', repeat('x', 100000), (SELECT array_agg(g::text || repeat('y', 100)) FROM generate_series(1, 2000) g))",
+    "UPDATE toasty SET note = 'changed' WHERE id = 1",
+    // REPLICA IDENTITY USING INDEX: key from the index, old key on change.
+    "INSERT INTO by_index VALUES (1, 'k1', 'a')",
+    "UPDATE by_index SET code = 'k2', v = 'b' WHERE id = 1",
+    "DELETE FROM by_index WHERE id = 1",
+    // REPLICA IDENTITY NOTHING: inserts only (updates are refused by PostgreSQL when published).
+    "INSERT INTO nothing VALUES (1, 'a')",
+    // Schema evolution mid-stream.
+    "INSERT INTO evolving VALUES (1, 1, 'x')",
+    "ALTER TABLE evolving DROP COLUMN b",
+    "INSERT INTO evolving VALUES (2, 2)",
+    "ALTER TABLE evolving ALTER COLUMN a TYPE bigint",
+    "INSERT INTO evolving VALUES (3, 3)",
+    "ALTER TABLE evolving ADD COLUMN c numeric(6,2) NOT NULL DEFAULT 1.5",
+    "INSERT INTO evolving VALUES (4, 4)",
+    "TRUNCATE evolving",
     "SELECT pg_logical_emit_message(true, 'audit', 'hello')",
     "SELECT pg_logical_emit_message(false, 'audit', 'outside')",
     "INSERT INTO conformance_end VALUES (1)",
@@ -324,6 +342,12 @@ const SETUP: &str = "
     INSERT INTO customers (first_name, last_name, email) VALUES ('Sally', 'Thomas', 'sally.thomas@acme.com'), ('George', 'Bailey', 'gbailey@foobar.com');
     CREATE TABLE full_identity (id int PRIMARY KEY, v text, big text); ALTER TABLE full_identity REPLICA IDENTITY FULL;
     CREATE TABLE no_key (a int, b text);
+    CREATE TABLE toasty (id int PRIMARY KEY, note text, big text, tags text[]);
+    ALTER TABLE toasty ALTER COLUMN big SET STORAGE EXTERNAL; ALTER TABLE toasty ALTER COLUMN tags SET STORAGE EXTERNAL;
+    CREATE TABLE by_index (id int NOT NULL, code text NOT NULL, v text); CREATE UNIQUE INDEX by_index_code ON by_index (code);
+    ALTER TABLE by_index REPLICA IDENTITY USING INDEX by_index_code;
+    CREATE TABLE nothing (id int PRIMARY KEY, v text); ALTER TABLE nothing REPLICA IDENTITY NOTHING;
+    CREATE TABLE evolving (id int PRIMARY KEY, a int NOT NULL DEFAULT 7, b text);
     CREATE TABLE conformance_end (id int PRIMARY KEY);";
 
 /// A workload: setup SQL (with `snapshot_rows` rows in captured tables before the connectors start)
@@ -332,6 +356,8 @@ struct Workload {
     setup: String,
     snapshot_rows: usize,
     streaming: Vec<String>,
+    /// Topics Debezium must have written to (so a comparison cannot pass by both sides missing one).
+    topics: Vec<&'static str>,
 }
 
 fn basic_workload() -> Workload {
@@ -339,6 +365,16 @@ fn basic_workload() -> Workload {
         setup: SETUP.to_owned(),
         snapshot_rows: 2,
         streaming: STREAMING.iter().map(|s| (*s).to_owned()).collect(),
+        topics: vec![
+            "conf.public.customers",
+            "conf.public.full_identity",
+            "conf.public.no_key",
+            "conf.public.toasty",
+            "conf.public.by_index",
+            "conf.public.nothing",
+            "conf.public.evolving",
+            "conf.message",
+        ],
     }
 }
 
@@ -372,6 +408,7 @@ fn types_workload() -> Workload {
             "TRUNCATE types".to_owned(),
             "INSERT INTO conformance_end VALUES (1)".to_owned(),
         ],
+        topics: vec!["conf.public.types"],
     }
 }
 
@@ -417,6 +454,9 @@ async fn conformance(name: &str, extra: &[(&str, &str)], workload: Workload) {
     cancel.cancel();
     let _ = task.await;
     let ours = ours.lock().unwrap().clone();
+    for topic in &workload.topics {
+        assert!(theirs.iter().any(|r| r.topic == *topic), "Debezium wrote nothing to {topic}");
+    }
     let differences: Vec<String> = compare(&theirs, &ours).into_iter().filter(|d| !intended(d)).collect();
     if !differences.is_empty() {
         let mut report = format!("{} differences between Debezium and sluice:\n", differences.len());
