@@ -237,6 +237,11 @@ impl TestDb {
         Ok(client)
     }
 
+    /// Connects to an existing database of the test cluster (e.g. one a finished test created).
+    pub async fn connect_existing(db: &str) -> Result<tokio_postgres::Client> {
+        Self::connect_to(&cluster(), db).await
+    }
+
     /// Opens another ordinary connection to this database.
     pub async fn connect(&self) -> Result<tokio_postgres::Client> {
         Self::connect_to(&self.cluster, &self.name).await

@@ -231,6 +231,9 @@ pub struct RecordBuilder {
     last_position: SourcePosition,
     context: ContextHeaders,
     messages: OnceLock<MessageSchemas>,
+    /// When the last heartbeat was due (µs); the timer starts with the first event, as Debezium's
+    /// starts with the task.
+    last_heartbeat_us: Option<i64>,
 }
 
 impl RecordBuilder {
@@ -249,6 +252,7 @@ impl RecordBuilder {
             in_transaction: false,
             last_position: SourcePosition::default(),
             messages: OnceLock::new(),
+            last_heartbeat_us: None,
         }
     }
 
@@ -290,6 +294,26 @@ impl RecordBuilder {
         let mut record = heartbeat::heartbeat_record(&self.config, now);
         record.position = self.last_position.clone();
         record
+    }
+
+    /// Appends a heartbeat record when `heartbeat.interval.ms` is set and that long has passed since
+    /// the previous one. [`RecordBuilder::on_event`] calls it after every transaction and progress
+    /// marker; a pipeline also calls it on a timer so an idle source still beats.
+    pub fn heartbeat_due(&mut self, now: Timestamp, out: &mut Vec<Record>) {
+        let interval_us =
+            i64::try_from(self.config.heartbeat_interval_ms).unwrap_or(i64::MAX).saturating_mul(1000);
+        let Timestamp::Micros(now_us) = now else { return };
+        if interval_us == 0 || self.in_transaction {
+            return;
+        }
+        match self.last_heartbeat_us {
+            None => self.last_heartbeat_us = Some(now_us),
+            Some(last) if now_us.saturating_sub(last) >= interval_us => {
+                out.push(self.heartbeat(now));
+                self.last_heartbeat_us = Some(now_us);
+            }
+            Some(_) => {}
+        }
     }
 
     /// The schemas of a table version (built once and cached by relation id and version).
@@ -334,6 +358,11 @@ impl RecordBuilder {
         let result = self.dispatch(event, now, out);
         if result.is_err() {
             out.truncate(start);
+        } else if matches!(
+            event,
+            SourceEvent::Commit(_) | SourceEvent::Progress { .. } | SourceEvent::SnapshotCompleted { .. }
+        ) {
+            self.heartbeat_due(now, out);
         }
         result
     }

@@ -135,6 +135,11 @@ pub struct PostgresSourceConfig {
     /// `sluice.spill.dir`: where streamed in-progress transactions are spilled (default: the
     /// system temporary directory).
     pub spill_dir: Option<PathBuf>,
+    /// `heartbeat.interval.ms` (0 = off): how often `heartbeat.action.query` runs.
+    pub heartbeat_interval: Option<Duration>,
+    /// `heartbeat.action.query`: SQL run on the source every heartbeat interval, so an idle or
+    /// filtered database still produces WAL that the slot can confirm past.
+    pub heartbeat_action_query: Option<String>,
     /// `sluice.logical.decoding.work.mem`: the replication session's `logical_decoding_work_mem`
     /// (e.g. `64kB`), the size above which a streamed transaction is sent before it commits.
     pub logical_decoding_work_mem: Option<String>,
@@ -538,6 +543,8 @@ impl PostgresSourceConfig {
             max_queue_bytes,
             spill_dir: p.str("sluice.spill.dir").map(PathBuf::from),
             logical_decoding_work_mem: p.str("sluice.logical.decoding.work.mem").map(str::to_owned),
+            heartbeat_interval: Some(p.millis_or("heartbeat.interval.ms", 0)?).filter(|d| !d.is_zero()),
+            heartbeat_action_query: p.str("heartbeat.action.query").map(str::to_owned),
         })
     }
 

@@ -217,6 +217,11 @@ async fn run_inner(
         last_received: start,
         last_progress: Lsn::INVALID,
         next_status: Instant::now() + config.status_update_interval,
+        next_heartbeat: config
+            .heartbeat_action_query
+            .as_ref()
+            .and(config.heartbeat_interval)
+            .map(|interval| Instant::now() + interval),
     };
     let result = streamer.run().await;
     let Streamer { stream, .. } = streamer;
@@ -343,6 +348,8 @@ struct Streamer<'a> {
     last_received: Lsn,
     last_progress: Lsn,
     next_status: Instant,
+    /// When `heartbeat.action.query` runs next (`None` when not configured).
+    next_heartbeat: Option<Instant>,
 }
 
 impl Streamer<'_> {
@@ -356,6 +363,10 @@ impl Streamer<'_> {
                 }
                 () = tokio::time::sleep_until(self.next_status) => {
                     self.send_status(false).await?;
+                    continue;
+                }
+                () = sleep_until_opt(self.next_heartbeat) => {
+                    self.heartbeat_action().await;
                     continue;
                 }
                 frame = self.stream.next_frame() => frame?,
@@ -379,6 +390,22 @@ impl Streamer<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// Runs `heartbeat.action.query`. A failure is logged, not fatal: the query only helps WAL
+    /// advance, and the next interval tries again.
+    async fn heartbeat_action(&mut self) {
+        if let (Some(query), Some(interval)) =
+            (&self.config.heartbeat_action_query, self.config.heartbeat_interval)
+        {
+            if let Err(e) = self.sql.batch_execute(query).await {
+                let detail = e
+                    .as_db_error()
+                    .map_or_else(|| e.to_string(), |d| format!("{} ({})", d.message(), d.code().code()));
+                tracing::warn!(error = %detail, "heartbeat.action.query failed");
+            }
+            self.next_heartbeat = Some(Instant::now() + interval);
         }
     }
 
@@ -636,6 +663,14 @@ impl Streamer<'_> {
         };
         txn.seq += 1;
         self.emit(SourceEvent::Change(ChangeEvent { change, source })).await
+    }
+}
+
+/// Sleeps until `at`, or forever when there is no such time.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -965,3 +965,35 @@ fn avro_adjusted_names_match_the_oracle() {
     );
     assert_eq!(out[0].key, Some(ConnectValue::Struct(vec![s("780:22840120")])));
 }
+
+#[test]
+fn heartbeats_follow_the_interval_and_never_split_a_transaction() {
+    let mut b = builder(&[("heartbeat.interval.ms", "1000")]);
+    let at = |ms: i64| Timestamp::Micros(1_700_000_000_000_000 + ms * 1000);
+    let mut out = Vec::new();
+    let progress = SourceEvent::Progress { lsn: Lsn(100) };
+    // The timer starts with the first event; nothing is due before the interval.
+    b.on_event(&progress, at(0), &mut out).unwrap();
+    b.on_event(&progress, at(900), &mut out).unwrap();
+    assert!(out.is_empty());
+    // Due while a transaction is open: deferred to its commit.
+    b.on_event(&begin(7, 500), at(1_100), &mut out).unwrap();
+    b.heartbeat_due(at(1_200), &mut out);
+    assert!(out.is_empty(), "no heartbeat inside a transaction");
+    b.on_event(&commit(7, 500, 508, 0), at(1_300), &mut out).unwrap();
+    let beats: Vec<&Record> =
+        out.iter().filter(|r| r.topic == "__debezium-heartbeat.PostgreSQL_server").collect();
+    assert_eq!(beats.len(), 1, "{out:?}");
+    assert_eq!(st(beats[0].value.as_ref().unwrap())[0], ConnectValue::Int64(1_700_000_000_000 + 1_300));
+    out.clear();
+    b.heartbeat_due(at(2_000), &mut out);
+    assert!(out.is_empty());
+    b.heartbeat_due(at(2_300), &mut out);
+    assert_eq!(out.len(), 1);
+    // Off by default.
+    let mut off = builder(&[]);
+    let mut none = Vec::new();
+    off.heartbeat_due(at(0), &mut none);
+    off.heartbeat_due(at(1_000_000), &mut none);
+    assert!(none.is_empty());
+}
