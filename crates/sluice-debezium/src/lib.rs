@@ -14,6 +14,7 @@
 pub mod avro;
 pub mod config;
 pub mod connect;
+pub mod converter;
 pub mod envelope;
 pub mod error;
 pub mod heartbeat;

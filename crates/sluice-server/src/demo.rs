@@ -12,7 +12,7 @@ use sluice_postgres::PostgresSourceConfig;
 use sluice_postgres::sandbox::{Sandbox, SandboxOptions};
 use tokio_util::sync::CancellationToken;
 
-use crate::stream::{run_until_cancelled, stop_on_signal};
+use crate::stream::{Format, run_until_cancelled, stop_on_signal};
 
 const SCHEMA: &str = "
 CREATE TYPE order_status AS ENUM ('new', 'paid', 'shipped');
@@ -34,7 +34,7 @@ CREATE TABLE orders (
 );";
 
 /// Runs the demo for `duration`.
-pub(crate) async fn run(duration: Duration, customers: u32) -> Result<()> {
+pub(crate) async fn run(duration: Duration, customers: u32, format: Format) -> Result<()> {
     let sandbox = tokio::task::spawn_blocking(|| Sandbox::start(SandboxOptions::default()))
         .await?
         .context("starting a local PostgreSQL for the demo")?;
@@ -69,6 +69,7 @@ pub(crate) async fn run(duration: Duration, customers: u32) -> Result<()> {
     .chain([("database.port".to_owned(), sandbox.port.to_string())])
     .collect();
     let config = PostgresSourceConfig::from_properties(&props)?;
+    let records = sluice_debezium::DebeziumConfig::from_properties(&props)?;
 
     let cancel = CancellationToken::new();
     stop_on_signal(cancel.clone(), Some(duration));
@@ -77,7 +78,7 @@ pub(crate) async fn run(duration: Duration, customers: u32) -> Result<()> {
         workload(sandbox.conn_string("demo"), cancel.clone()),
     );
     let offsets = sandbox.root.join("offsets.json");
-    let summary = run_until_cancelled(config, &offsets, &cancel).await;
+    let summary = run_until_cancelled(config, records, format, &offsets, &cancel).await;
     cancel.cancel();
     let _ = workload.await;
     let summary = summary?;

@@ -43,6 +43,10 @@ enum Command {
         /// Stop after this many seconds (default: run until interrupted).
         #[arg(long)]
         duration: Option<u64>,
+        /// `debezium`: Debezium records as Kafka Connect's JsonConverter writes them; `raw`: sluice's
+        /// decoded events.
+        #[arg(long, value_enum, default_value = "debezium")]
+        format: stream::Format,
     },
     /// Start a throwaway local PostgreSQL with sample data and a live workload, and stream its
     /// changes to stdout as JSON lines. Needs PostgreSQL's server binaries (initdb) installed.
@@ -53,6 +57,9 @@ enum Command {
         /// Sample customers to create before the snapshot.
         #[arg(long, default_value_t = 20)]
         customers: u32,
+        /// What each printed line is (see `stream --format`).
+        #[arg(long, value_enum, default_value = "debezium")]
+        format: stream::Format,
     },
 }
 
@@ -61,12 +68,12 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log, cli.log_json);
     match cli.command {
-        Command::Stream { config, overrides, offsets, duration } => {
+        Command::Stream { config, overrides, offsets, duration, format } => {
             let props = connector_file::load(&config, &overrides)?;
-            stream::run(props, &offsets, duration.map(std::time::Duration::from_secs)).await
+            stream::run(props, &offsets, duration.map(std::time::Duration::from_secs), format).await
         }
-        Command::Demo { duration, customers } => {
-            demo::run(std::time::Duration::from_secs(duration), customers).await
+        Command::Demo { duration, customers, format } => {
+            demo::run(std::time::Duration::from_secs(duration), customers, format).await
         }
     }
 }

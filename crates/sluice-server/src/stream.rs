@@ -1,5 +1,9 @@
 //! `sluice stream`: the Postgres source printed to stdout as JSON lines.
 //!
+//! By default each line is one Debezium record as Kafka Connect would write it: `{"topic", "key",
+//! "value", "headers"}` with key and value exactly as JsonConverter (with schemas) serializes them.
+//! `--format raw` prints sluice's own decoded events instead.
+//!
 //! stdout is this pipeline's "downstream": a transaction is confirmed to PostgreSQL (and written to
 //! the offset file) only after its last line has been flushed. A retryable failure (connection
 //! lost, server restart) reconnects after a pause and resumes from the confirmed position, so
@@ -12,7 +16,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use sluice_core::json::event_to_json;
-use sluice_core::{Lsn, SourceEvent};
+use sluice_core::{Lsn, SourceEvent, Timestamp};
+use sluice_debezium::DebeziumConfig;
+use sluice_debezium::config::Converter;
+use sluice_debezium::converter::{Serialized, serialize_key, serialize_value};
+use sluice_debezium::json;
+use sluice_debezium::record::{Record, RecordBuilder};
 use sluice_postgres::PostgresSourceConfig;
 use sluice_postgres::reader::{self, RECONNECT_DELAY, ReaderExit, StoredOffset};
 use tokio::time::Instant;
@@ -29,16 +38,27 @@ pub(crate) struct Summary {
     pub(crate) transactions: u64,
 }
 
+/// What each printed line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Debezium records (JsonConverter with schemas).
+    Debezium,
+    /// sluice's own decoded events.
+    Raw,
+}
+
 /// Runs until interrupted, `duration` elapses, or a definite error.
 pub(crate) async fn run(
     props: BTreeMap<String, String>,
     offsets: &Path,
     duration: Option<Duration>,
+    format: Format,
 ) -> Result<()> {
     let config = PostgresSourceConfig::from_properties(&props)?;
+    let records = DebeziumConfig::from_properties(&props)?;
     let cancel = CancellationToken::new();
     stop_on_signal(cancel.clone(), duration);
-    let summary = run_until_cancelled(config, offsets, &cancel).await?;
+    let summary = run_until_cancelled(config, records, format, offsets, &cancel).await?;
     tracing::info!(changes = summary.changes, transactions = summary.transactions, "stopped");
     Ok(())
 }
@@ -73,6 +93,8 @@ pub(crate) fn stop_on_signal(cancel: CancellationToken, duration: Option<Duratio
 /// Runs the source into stdout, reconnecting after retryable errors, until `cancel` fires.
 pub(crate) async fn run_until_cancelled(
     config: PostgresSourceConfig,
+    records: DebeziumConfig,
+    format: Format,
     offsets: &Path,
     cancel: &CancellationToken,
 ) -> Result<Summary> {
@@ -81,7 +103,8 @@ pub(crate) async fn run_until_cancelled(
     loop {
         let offset = store.load()?;
         let handle = reader::spawn(config.clone(), offset, cancel.child_token());
-        let (summary, drained) = print_events(handle.events, &handle.acks, &store, offset).await;
+        let printer = Printer::new(&records, format);
+        let (summary, drained) = print_events(handle.events, &handle.acks, &store, offset, printer).await;
         total.changes += summary.changes;
         total.transactions += summary.transactions;
         drained?;
@@ -99,11 +122,94 @@ pub(crate) async fn run_until_cancelled(
     }
 }
 
+/// Turns events into output lines.
+enum Printer {
+    Raw,
+    Debezium { builder: Box<RecordBuilder>, key: Converter, value: Converter, records: Vec<Record> },
+}
+
+impl Printer {
+    fn new(config: &DebeziumConfig, format: Format) -> Self {
+        match format {
+            Format::Raw => Printer::Raw,
+            Format::Debezium => {
+                // stdout has no schema registry: Avro converters print as JSON with schemas.
+                let json = |c: &Converter| match c {
+                    Converter::Json { .. } => c.clone(),
+                    Converter::Avro { .. } => Converter::Json { schemas_enable: true },
+                };
+                Printer::Debezium {
+                    key: json(&config.key_converter),
+                    value: json(&config.value_converter),
+                    builder: Box::new(RecordBuilder::new(config.clone())),
+                    records: Vec::new(),
+                }
+            }
+        }
+    }
+
+    fn print(&mut self, event: &SourceEvent, out: &mut impl Write) -> Result<()> {
+        match self {
+            Printer::Raw => {
+                if !matches!(event, SourceEvent::Progress { .. }) {
+                    serde_json::to_writer(&mut *out, &event_to_json(event))?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            Printer::Debezium { builder, key, value, records } => {
+                builder.on_event(event, now(), records)?;
+                for record in records.drain(..) {
+                    write_record(out, &record, key, value)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn now() -> Timestamp {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    Timestamp::Micros(micros)
+}
+
+/// `{"topic":..,"key":..,"value":..,"headers":{..}}` with key, value and header values exactly as
+/// JsonConverter writes them.
+fn write_record(out: &mut impl Write, record: &Record, key: &Converter, value: &Converter) -> Result<()> {
+    let raw = |s: Serialized| -> Vec<u8> {
+        match s {
+            Serialized::Json(Some(bytes)) => bytes,
+            _ => b"null".to_vec(),
+        }
+    };
+    out.write_all(b"{\"topic\":")?;
+    serde_json::to_writer(&mut *out, &record.topic)?;
+    out.write_all(b",\"key\":")?;
+    out.write_all(&raw(serialize_key(key, record)?))?;
+    out.write_all(b",\"value\":")?;
+    out.write_all(&raw(serialize_value(value, record)?))?;
+    out.write_all(b",\"headers\":{")?;
+    for (i, h) in record.headers.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *out, &h.key)?;
+        out.write_all(b":")?;
+        out.write_all(
+            &json::serialize(Some(&h.schema), Some(&h.value), false)?.unwrap_or_else(|| b"null".to_vec()),
+        )?;
+    }
+    out.write_all(b"}}\n")?;
+    Ok(())
+}
+
 async fn print_events(
     mut events: sluice_core::flow::Receiver<SourceEvent>,
     acks: &sluice_core::Acknowledger,
     store: &OffsetStore,
     offset: Option<StoredOffset>,
+    mut printer: Printer,
 ) -> (Summary, Result<()>) {
     let mut summary = Summary::default();
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout());
@@ -128,10 +234,7 @@ async fn print_events(
                 }
                 SourceEvent::Begin(_) => None,
             };
-            if !matches!(event, SourceEvent::Progress { .. }) {
-                serde_json::to_writer(&mut out, &event_to_json(&event))?;
-                out.write_all(b"\n")?;
-            }
+            printer.print(&event, &mut out)?;
             if let Some(lsn) = durable_at {
                 out.flush()?;
                 acks.confirm(lsn);
