@@ -18,6 +18,7 @@ pub mod converter;
 pub mod envelope;
 pub mod error;
 pub mod heartbeat;
+mod java;
 pub mod json;
 pub mod mapping;
 pub mod naming;

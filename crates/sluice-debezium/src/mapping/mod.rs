@@ -62,7 +62,6 @@
 pub(crate) mod decimal;
 pub(crate) mod defaults;
 pub(crate) mod extension;
-pub(crate) mod java;
 mod mappers;
 pub(crate) mod meta;
 pub mod semantic;
@@ -82,6 +81,7 @@ use crate::DebeziumConfig;
 use crate::config::{BinaryMode, DecimalMode, HstoreMode, IntervalMode, TimePrecisionMode};
 use crate::connect::{ConnectValue, Schema, SchemaType};
 use crate::error::DebeziumError;
+use crate::java;
 
 use decimal::BigDec;
 use extension::Extension;

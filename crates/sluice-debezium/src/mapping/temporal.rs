@@ -149,7 +149,7 @@ impl IntervalFields {
 
     /// `Interval.toIsoString(y, m, d, h, min, BigDecimal.valueOf(seconds))`.
     pub(crate) fn iso_string(&self) -> String {
-        let seconds = super::decimal::BigDec::parse_java(&super::java::double_to_string(self.seconds))
+        let seconds = super::decimal::BigDec::parse_java(&crate::java::double_to_string(self.seconds))
             .map(|d| d.strip_trailing_zeros().to_plain_string())
             .unwrap_or_else(|| "0".to_owned());
         format!("P{}Y{}M{}DT{}H{}M{}S", self.years, self.months, self.days, self.hours, self.minutes, seconds)

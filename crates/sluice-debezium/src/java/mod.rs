@@ -1,43 +1,13 @@
-//! Small re-implementations of JVM behaviour that leaks into Debezium's output: `Double.toString`,
+//! Small re-implementations of JVM behaviour that leaks into Debezium's output: `Double.toString`
+//! (JDK 17, in [`float`]),
 //! `String.hashCode` and `HashMap` iteration order (hstore maps are `HashMap`s), Jackson's JSON
 //! string escaping, `String.substring` on UTF-16 units, and `UUID.nameUUIDFromBytes` (MD5).
 
-/// `Double.toString(d)` (JDK 19+: shortest digits that round-trip).
+pub(crate) mod float;
+
+/// `Double.toString(d)` as JDK 17 prints it (the JVM the oracle runs).
 pub(crate) fn double_to_string(d: f64) -> String {
-    if d.is_nan() {
-        return "NaN".to_owned();
-    }
-    if d.is_infinite() {
-        return if d > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
-    }
-    if d == 0.0 {
-        return if d.is_sign_negative() { "-0.0" } else { "0.0" }.to_owned();
-    }
-    let sci = format!("{:e}", d.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let sign = if d < 0.0 { "-" } else { "" };
-    if (-3..7).contains(&exp) {
-        if exp >= 0 {
-            let int_len = usize::try_from(exp).unwrap_or(0) + 1;
-            let padded = if digits.len() < int_len {
-                format!("{digits}{}", "0".repeat(int_len - digits.len()))
-            } else {
-                digits.clone()
-            };
-            let (int, frac) = padded.split_at(int_len);
-            let frac = if frac.is_empty() { "0" } else { frac };
-            format!("{sign}{int}.{frac}")
-        } else {
-            let zeros = usize::try_from(-exp - 1).unwrap_or(0);
-            format!("{sign}0.{}{digits}", "0".repeat(zeros))
-        }
-    } else {
-        let (first, rest) = digits.split_at(1);
-        let rest = if rest.is_empty() { "0" } else { rest };
-        format!("{sign}{first}.{rest}E{exp}")
-    }
+    float::java_double(d)
 }
 
 /// `String.hashCode()` over UTF-16 code units.
