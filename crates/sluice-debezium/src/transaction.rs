@@ -99,11 +99,6 @@ pub fn transaction_id(xid: Xid, lsn: Lsn) -> String {
     format!("{}:{}", xid.0, lsn.as_u64() as i64)
 }
 
-/// `java.lang.String.hashCode` (over UTF-16 units).
-pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)))
-}
-
 /// The table capacity of a `java.util.HashMap` (default capacity 16, load factor 0.75) that
 /// started at `capacity` and received `entries` distinct keys.
 pub fn java_hash_map_capacity(capacity: usize, entries: usize) -> usize {
@@ -123,7 +118,7 @@ pub fn java_hash_map_capacity(capacity: usize, entries: usize) -> usize {
 pub fn java_hash_map_order(keys: &[String], capacity: usize) -> Vec<usize> {
     let capacity = java_hash_map_capacity(capacity, keys.len());
     let bucket = |k: &String| {
-        let h = java_string_hash(k) as u32;
+        let h = crate::java::string_hash(k) as u32;
         ((h ^ (h >> 16)) as usize) & (capacity - 1)
     };
     let mut order: Vec<usize> = (0..keys.len()).collect();
@@ -332,10 +327,13 @@ mod tests {
 
     #[test]
     fn java_hash_matches_known_values() {
-        assert_eq!(java_string_hash(""), 0);
-        assert_eq!(java_string_hash("a"), 97);
-        assert_eq!(java_string_hash("hello"), 99_162_322);
-        assert_eq!(java_string_hash("public.customers"), java_string_hash("public.customers"));
+        assert_eq!(crate::java::string_hash(""), 0);
+        assert_eq!(crate::java::string_hash("a"), 97);
+        assert_eq!(crate::java::string_hash("hello"), 99_162_322);
+        assert_eq!(
+            crate::java::string_hash("public.customers"),
+            crate::java::string_hash("public.customers")
+        );
     }
 
     #[test]
@@ -431,7 +429,7 @@ mod tests {
         assert_eq!(java_hash_map_capacity(16, 13), 32);
         assert_eq!(java_hash_map_capacity(32, 1), 32, "clear() keeps the table");
         // Same-bucket keys keep insertion order: "Aa" and "BB" have equal Java hashes.
-        assert_eq!(java_string_hash("Aa"), java_string_hash("BB"));
+        assert_eq!(crate::java::string_hash("Aa"), crate::java::string_hash("BB"));
         assert_eq!(java_hash_map_order(&["BB".to_owned(), "Aa".to_owned()], 16), vec![0, 1]);
     }
 
