@@ -143,6 +143,29 @@ async fn snapshot_under_concurrent_writes_has_no_gap_and_no_duplicate() {
     cap.stop().await;
 }
 
+/// The next transaction with at least one change (transactions whose changes were all in the
+/// snapshot arrive empty).
+async fn non_empty_txn(cap: &mut Capture) -> sluice_tests::capture::Txn {
+    loop {
+        let t = cap.txn().await;
+        if !t.changes.is_empty() {
+            return t;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_missing_slot_after_streaming_started_is_a_named_failure() {
+    let db = TestDb::create("snap_slot_missing").await.unwrap();
+    db.exec("CREATE TABLE t (id int PRIMARY KEY)").await.unwrap();
+    let offset = StoredOffset { lsn: "0/1000000".parse().unwrap(), snapshot_completed: true };
+    let cap = Capture::start(config(&db, "snap_slot_missing", &[]), Some(offset));
+    let result = tokio::time::timeout(sluice_tests::capture::WAIT, cap.handle.task).await.unwrap().unwrap();
+    let err = result.expect_err("a missing slot must not be silently re-created");
+    assert!(matches!(err, sluice_postgres::PostgresError::SlotMissing { .. }), "{err:?}");
+    assert!(err.to_string().contains("0/1000000"), "{err}");
+}
+
 #[tokio::test]
 async fn snapshot_modes_decide_whether_data_is_read() {
     let db = TestDb::create("snap_modes").await.unwrap();
@@ -177,15 +200,28 @@ async fn snapshot_modes_decide_whether_data_is_read() {
     cap.stop().await;
 
     // always, on an existing slot that is behind (row 5 was written while the connector was down,
-    // so the slot still holds it): the snapshot (through a temporary slot) contains everything
-    // committed so far, and the stream resumes after it without repeating row 5.
+    // so the slot still holds it), with nothing delivered downstream yet (no offset): the snapshot
+    // (through a temporary slot) contains everything committed so far, and the stream resumes
+    // after it without repeating row 5.
     db.exec("INSERT INTO t VALUES (5)").await.unwrap();
-    let mut cap = Capture::start(config(&db, "snap_modes_b", &[("snapshot.mode", "always")]), Some(offset));
+    let mut cap = Capture::start(config(&db, "snap_modes_b", &[("snapshot.mode", "always")]), None);
     let (rows, _) = cap.snapshot().await;
     let ids: Vec<i64> = rows.iter().map(|r| int(col(r, after(r), "id"))).collect();
     assert_eq!(ids, vec![1, 2, 3, 4, 5]);
     db.exec("INSERT INTO t VALUES (6)").await.unwrap();
-    let t = cap.txn().await;
+    let t = non_empty_txn(&mut cap).await;
     assert_eq!(int(col(&t.changes[0], after(&t.changes[0]), "id")), 6, "5 was in the snapshot, not repeated");
+    cap.stop().await;
+
+    // always again, now that a downstream holds rows: row 2 is deleted while the connector is down.
+    // The new snapshot no longer has row 2, so the stream must still replay the delete (the
+    // downstream would otherwise keep row 2 forever); replayed changes converge on the snapshot.
+    db.exec("DELETE FROM t WHERE id = 2").await.unwrap();
+    let mut cap = Capture::start(config(&db, "snap_modes_b", &[("snapshot.mode", "always")]), Some(offset));
+    let (rows, _) = cap.snapshot().await;
+    let ids: Vec<i64> = rows.iter().map(|r| int(col(r, after(r), "id"))).collect();
+    assert_eq!(ids, vec![1, 3, 4, 5, 6]);
+    let t = non_empty_txn(&mut cap).await;
+    assert_eq!(t.changes[0].op(), Op::Delete, "the delete made while down is replayed after the snapshot");
     cap.stop().await;
 }

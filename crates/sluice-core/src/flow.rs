@@ -43,13 +43,14 @@ impl<T> Sender<T> {
         let Ok(permit) = self.budget.acquire_many(cost).await else {
             return Err(SendError(item));
         };
-        permit.forget();
+        // The permit is held (not forgotten) until the item is in the channel, so a send that is
+        // cancelled while waiting for item capacity gives its bytes back.
         match self.inner.send((item, cost)).await {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::SendError((item, cost))) => {
-                self.budget.add_permits(cost as usize);
-                Err(SendError(item))
+            Ok(()) => {
+                permit.forget();
+                Ok(())
             }
+            Err(mpsc::error::SendError((item, _))) => Err(SendError(item)),
         }
     }
 
@@ -126,6 +127,17 @@ mod tests {
         let (tx, mut rx) = channel::<&str>(100, 10);
         tx.send("big", 1_000).await.unwrap();
         assert_eq!(rx.recv().await, Some("big"));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_send_returns_its_bytes() {
+        let (tx, mut rx) = channel::<u32>(1, 100);
+        tx.send(1, 10).await.unwrap();
+        // The item slot is full: this send holds 10 bytes while it waits, then is cancelled.
+        let cancelled = tokio::time::timeout(Duration::from_millis(20), tx.send(2, 10)).await;
+        assert!(cancelled.is_err());
+        assert_eq!(tx.bytes_in_flight(), 10, "the cancelled send gave its bytes back");
+        assert_eq!(rx.recv().await, Some(1));
     }
 
     #[tokio::test]

@@ -146,6 +146,18 @@ pub enum PostgresError {
         /// The slot name.
         slot: String,
     },
+    /// The stored offset says streaming had started, but the slot is gone with the changes since.
+    #[error(
+        "replication slot '{slot}' does not exist, but the stored offset says this connector had streamed \
+         up to {lsn}: the changes since then cannot be recovered. To start over with a new snapshot, \
+         delete the connector's offsets or use snapshot.mode=when_needed (or always)"
+    )]
+    SlotMissing {
+        /// The slot name.
+        slot: String,
+        /// The stored position.
+        lsn: sluice_core::Lsn,
+    },
     /// The slot exists but belongs to another plugin or database.
     #[error("replication slot '{slot}' cannot be used: {message}")]
     SlotMismatch {

@@ -18,14 +18,15 @@
 //! socket is simply not read until there is room (backpressure reaches PostgreSQL, memory stays
 //! bounded).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use sluice_core::flow;
 use sluice_core::{
-    Acknowledger, Change, ChangeEvent, Lsn, Op, Origin, Row, SourceEvent, SourcePosition, TableSchema,
-    Timestamp, TxnBegin, TxnCommit, Value, Xid,
+    Acknowledger, Change, ChangeEvent, Lsn, Op, Origin, Row, SourceEvent, SourcePosition, TableId,
+    TableSchema, Timestamp, TxnBegin, TxnCommit, Value, Xid,
 };
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -134,13 +135,24 @@ async fn run_inner(
     if config.snapshot.mode == SnapshotMode::InitialOnly && snapshot_done {
         return Ok(ReaderExit::SnapshotOnly);
     }
+    // A stored offset whose slot is gone means the changes since that offset are gone too: a named
+    // failure, unless the mode re-snapshots anyway.
+    if !slot_exists
+        && let Some(o) = offset.filter(|o| o.snapshot_completed)
+        && matches!(config.snapshot.mode, SnapshotMode::Initial | SnapshotMode::NoData)
+    {
+        return Err(PostgresError::SlotMissing { slot: config.slot.name.clone(), lsn: o.lsn });
+    }
     // A new slot can export the snapshot itself. An existing slot cannot, so a temporary slot
-    // exports one instead, and transactions committed before its consistent point (which the
-    // snapshot already contains) are skipped when streaming from the real slot.
+    // exports one instead. When nothing was ever delivered downstream (no stored offset), rows of
+    // snapshotted tables from transactions committed before its consistent point (which the
+    // snapshot already contains) are dropped from the stream: exact. When something was delivered
+    // before, nothing is dropped: replaying those transactions after the snapshot is what removes
+    // rows deleted meanwhile, and the replay converges on the snapshot's state (at-least-once).
     let export_from_slot = wants_snapshot && config.snapshot.mode != SnapshotMode::InitialOnly;
     let prepared = prepare_slot(&sql, &mut repl, &config.slot, &endpoint.dbname, export_from_slot).await?;
     let mut relations = RelationCache::new();
-    let mut skip_before = None;
+    let mut overlap: Option<SnapshotOverlap> = None;
     if wants_snapshot {
         let (snapshot_name, consistent_point, exporter) = match &prepared {
             PreparedSlot::Created { consistent_point, snapshot_name: Some(name) } => {
@@ -154,7 +166,10 @@ async fn run_inner(
                 let name = created.snapshot_name.ok_or_else(|| {
                     PostgresError::Protocol("CREATE_REPLICATION_SLOT exported no snapshot".into())
                 })?;
-                skip_before = Some(created.consistent_point);
+                if offset.is_none() {
+                    overlap =
+                        Some(SnapshotOverlap { before: created.consistent_point, tables: HashSet::new() });
+                }
                 (name, created.consistent_point, Some(temp))
             }
         };
@@ -163,6 +178,9 @@ async fn run_inner(
             .filter(|t| config.snapshot.include.as_ref().is_none_or(|inc| inc.matches(&t.id.to_string())))
             .cloned()
             .collect();
+        if let Some(o) = overlap.as_mut() {
+            o.tables = to_read.iter().map(|t| t.id.clone()).collect();
+        }
         let request = SnapshotRequest {
             snapshot_name,
             consistent_point,
@@ -213,7 +231,7 @@ async fn run_inner(
         txn: None,
         stream_xid: None,
         spill: None,
-        skip_before,
+        overlap,
         last_received: start,
         last_progress: Lsn::INVALID,
         next_status: Instant::now() + config.status_update_interval,
@@ -227,7 +245,11 @@ async fn run_inner(
     let Streamer { stream, .. } = streamer;
     match result {
         Ok(()) => {
-            stream.finish().await.ok();
+            // A large transaction still in flight makes the server finish sending it first; do not
+            // let that hold up shutdown for long.
+            if tokio::time::timeout(Duration::from_secs(10), stream.finish()).await.is_err() {
+                tracing::warn!("the server did not end replication within 10s; closing the connection");
+            }
             if config.slot.drop_on_stop {
                 drop_slot(&sql, &config.slot.name).await?;
             }
@@ -328,8 +350,9 @@ struct TxnState {
     commit_ts: Timestamp,
     origin: Option<Origin>,
     seq: u64,
-    /// Already contained in the snapshot (committed before its consistent point).
-    skip: bool,
+    /// Committed before the snapshot's consistent point: its row changes of snapshotted tables are
+    /// already in the snapshot.
+    in_snapshot: bool,
 }
 
 struct Streamer<'a> {
@@ -344,7 +367,7 @@ struct Streamer<'a> {
     txn: Option<TxnState>,
     stream_xid: Option<Xid>,
     spill: Option<SpillStore>,
-    skip_before: Option<Lsn>,
+    overlap: Option<SnapshotOverlap>,
     last_received: Lsn,
     last_progress: Lsn,
     next_status: Instant,
@@ -515,12 +538,9 @@ impl Streamer<'_> {
                 "transaction {xid} began inside another transaction"
             )));
         }
-        let skip = self.skip_before.is_some_and(|c| commit_lsn < c);
-        self.txn = Some(TxnState { xid, commit_lsn, commit_ts, origin: None, seq: 0, skip });
-        if !skip {
-            self.emit(SourceEvent::Begin(TxnBegin { xid, lsn: first_lsn, commit_lsn, commit_ts })).await?;
-        }
-        Ok(())
+        let in_snapshot = self.overlap.as_ref().is_some_and(|o| commit_lsn < o.before);
+        self.txn = Some(TxnState { xid, commit_lsn, commit_ts, origin: None, seq: 0, in_snapshot });
+        self.emit(SourceEvent::Begin(TxnBegin { xid, lsn: first_lsn, commit_lsn, commit_ts })).await
     }
 
     async fn commit(
@@ -532,9 +552,6 @@ impl Streamer<'_> {
         let txn =
             self.txn.take().ok_or_else(|| PostgresError::Protocol("commit without a transaction".into()))?;
         self.last_progress = self.last_progress.max(end_lsn);
-        if txn.skip {
-            return self.emit(SourceEvent::Progress { lsn: end_lsn }).await;
-        }
         self.emit(SourceEvent::Commit(TxnCommit {
             xid: txn.xid,
             commit_lsn,
@@ -649,7 +666,10 @@ impl Streamer<'_> {
             .txn
             .as_mut()
             .ok_or_else(|| PostgresError::Protocol("change outside a transaction".into()))?;
-        if txn.skip {
+        if txn.in_snapshot
+            && let Some(table) = change_table(&change)
+            && self.overlap.as_ref().is_some_and(|o| o.tables.contains(&table.id))
+        {
             return Ok(());
         }
         let source = SourcePosition {
@@ -663,6 +683,24 @@ impl Streamer<'_> {
         };
         txn.seq += 1;
         self.emit(SourceEvent::Change(ChangeEvent { change, source })).await
+    }
+}
+
+/// Transactions the snapshot already contains, when streaming from a slot older than the snapshot.
+#[derive(Debug)]
+struct SnapshotOverlap {
+    /// The snapshot's consistent point: transactions committed before it are in the snapshot.
+    before: Lsn,
+    /// The tables the snapshot read (changes of other tables are still emitted).
+    tables: HashSet<TableId>,
+}
+
+/// The table of a row change or truncate (a truncate of a snapshotted table before the snapshot is
+/// reflected in it too).
+fn change_table(change: &Change) -> Option<&Arc<TableSchema>> {
+    match change {
+        Change::Row { table, .. } | Change::Truncate { table, .. } => Some(table),
+        Change::Message { .. } => None,
     }
 }
 

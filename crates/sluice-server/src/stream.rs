@@ -216,6 +216,7 @@ async fn print_events(
     let mut position = offset.unwrap_or(StoredOffset { lsn: Lsn::INVALID, snapshot_completed: false });
     let mut unsaved = false;
     let mut last_save = Instant::now();
+    let mut delivery_recorded = offset.is_some();
     let result = async {
         while let Some(event) = events.recv().await {
             let durable_at = match &event {
@@ -228,8 +229,15 @@ async fn print_events(
                     position.snapshot_completed = true;
                     Some(*consistent_point)
                 }
-                SourceEvent::Change(_) => {
+                SourceEvent::Change(c) => {
                     summary.changes += 1;
+                    // Record that snapshot rows are about to reach the downstream: if this run dies
+                    // mid-snapshot, the next one must replay the slot after re-snapshotting, so
+                    // that rows deleted meanwhile are deleted downstream too.
+                    if c.source.snapshot.is_some() && !delivery_recorded {
+                        store.save(position)?;
+                        delivery_recorded = true;
+                    }
                     None
                 }
                 SourceEvent::Begin(_) => None,
