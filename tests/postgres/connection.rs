@@ -579,3 +579,20 @@ async fn a_slot_active_elsewhere_is_error_55006() {
     assert!(err.class().is_retryable());
     stream.finish().await.unwrap();
 }
+
+#[tokio::test]
+async fn initial_statements_run_on_sql_connections_only() {
+    let db = TestDb::create("conn_initial_statements").await.unwrap();
+    let mut e = endpoint("postgres", &db.name);
+    e.initial_statements = sluice_postgres::replication::split_initial_statements(
+        "SET application_name = 'probe;;x'; SET lock_timeout = '7s'",
+    );
+    let sql = connect_sql(&e).await.unwrap();
+    let name: String = sql.query_one("SHOW application_name", &[]).await.unwrap().get(0);
+    assert_eq!(name, "probe;x");
+    let timeout: String = sql.query_one("SHOW lock_timeout", &[]).await.unwrap().get(0);
+    assert_eq!(timeout, "7s");
+    let mut repl = ReplicationConnection::connect(&e).await.unwrap();
+    let rows = repl.simple_query("SHOW lock_timeout").await.unwrap();
+    assert_eq!(rows[0][0].as_deref(), Some("0"), "the replication connection runs no initial statements");
+}

@@ -433,6 +433,10 @@ impl PostgresSourceConfig {
             connect_timeout: p.millis_or("connect.timeout.ms", 30_000)?,
             tcp_keepalive: p.bool_or("database.tcpKeepAlive", true)?,
             options: Vec::new(),
+            initial_statements: p
+                .str("database.initial.statements")
+                .map(crate::replication::split_initial_statements)
+                .unwrap_or_default(),
         };
         let topic_prefix = p.required("topic.prefix")?.to_owned();
         let slot_name = p.string_or("slot.name", "debezium");

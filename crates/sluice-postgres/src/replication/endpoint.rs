@@ -128,6 +128,30 @@ pub struct Endpoint {
     pub tcp_keepalive: bool,
     /// Extra run-time parameters set at startup, e.g. `("logical_decoding_work_mem", "64kB")`.
     pub options: Vec<(String, String)>,
+    /// `database.initial.statements`: SQL run on every ordinary connection right after it opens
+    /// (never on the replication connection, as in Debezium).
+    pub initial_statements: Vec<String>,
+}
+
+/// Splits `database.initial.statements`: `;` separates statements, `;;` is a literal semicolon.
+pub fn split_initial_statements(text: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ';' {
+            if chars.peek() == Some(&';') {
+                chars.next();
+                current.push(';');
+            } else {
+                statements.push(std::mem::take(&mut current));
+            }
+        } else {
+            current.push(c);
+        }
+    }
+    statements.push(current);
+    statements.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
 }
 
 impl Endpoint {
@@ -153,6 +177,7 @@ impl Endpoint {
             connect_timeout: Duration::from_secs(30),
             tcp_keepalive: true,
             options: Vec::new(),
+            initial_statements: Vec::new(),
         }
     }
 
@@ -235,5 +260,19 @@ mod tests {
     fn address_brackets_ipv6() {
         assert_eq!(Endpoint::new("::1", 5432, "u", "d").address(), "[::1]:5432");
         assert_eq!(Endpoint::new("db", 5433, "u", "d").address(), "db:5433");
+    }
+}
+
+#[cfg(test)]
+mod initial_statement_tests {
+    use super::split_initial_statements;
+
+    #[test]
+    fn semicolons_split_and_double_semicolons_escape() {
+        assert_eq!(
+            split_initial_statements("SET search_path = app; SELECT ';;' ;; ; ;SET x = 1"),
+            vec!["SET search_path = app", "SELECT ';' ;", "SET x = 1"]
+        );
+        assert!(split_initial_statements(" ; ").is_empty());
     }
 }

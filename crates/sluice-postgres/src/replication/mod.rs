@@ -24,7 +24,7 @@ mod tls;
 mod wire;
 
 pub use connection::{CreatedSlot, IdentifySystem, ReplicationConnection, SlotSnapshot};
-pub use endpoint::{Endpoint, ParseSslModeError, SESSION_SETTINGS, SslMode};
+pub use endpoint::{Endpoint, ParseSslModeError, SESSION_SETTINGS, SslMode, split_initial_statements};
 pub use sql::connect_sql;
 pub use stream::{ReplicationFrame, ReplicationStream};
 pub use tls::{RustlsConnect, RustlsConnector, RustlsStream};

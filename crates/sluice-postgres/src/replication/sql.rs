@@ -23,6 +23,17 @@ use super::tls::{RustlsConnector, describe_tls_error, find_rustls_error};
 /// plain text when the server does not offer TLS, the others insist on TLS and verify as documented
 /// on [`SslMode`].
 pub async fn connect_sql(endpoint: &Endpoint) -> Result<Client, PostgresError> {
+    let client = connect_sql_session(endpoint).await?;
+    for statement in &endpoint.initial_statements {
+        client
+            .batch_execute(statement)
+            .await
+            .map_err(PostgresError::query("running database.initial.statements"))?;
+    }
+    Ok(client)
+}
+
+async fn connect_sql_session(endpoint: &Endpoint) -> Result<Client, PostgresError> {
     within_connect_timeout(endpoint, async {
         match endpoint.sslmode {
             SslMode::Disable => connect_once(endpoint, ClientSslMode::Disable, NoTls).await,
