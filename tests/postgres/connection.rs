@@ -272,9 +272,15 @@ async fn verify_ca_accepts_the_cluster_ca_and_rejects_another() {
     assert_tls_error(ReplicationConnection::connect(&e).await, "not signed by a trusted CA");
     assert_tls_error(connect_sql(&e).await, "not signed by a trusted CA");
 
-    // Without sslrootcert the bundled public roots are used, which do not include the test CA.
+    // Without sslrootcert, verify-ca is refused outright: checking a chain against the public CA
+    // list without the host name would let any public certificate pose as the server.
     e.sslrootcert = None;
-    assert_tls_error(ReplicationConnection::connect(&e).await, "not signed by a trusted CA");
+    for result in [ReplicationConnection::connect(&e).await.map(drop), connect_sql(&e).await.map(drop)] {
+        match result {
+            Err(PostgresError::Config { property, .. }) => assert_eq!(property, "database.sslrootcert"),
+            other => panic!("expected a configuration error naming database.sslrootcert, got {other:?}"),
+        }
+    }
 
     // As in libpq, require with a root certificate verifies the chain.
     e.sslmode = SslMode::Require;

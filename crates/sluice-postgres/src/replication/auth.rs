@@ -46,6 +46,18 @@ pub(crate) async fn authenticate(
                 }
                 return Ok(());
             }
+            Backend::Message(Message::AuthenticationCleartextPassword) if scram.is_some() => {
+                return Err(auth_error(
+                    "the server switched from SCRAM to a clear-text password request; refusing (downgrade)"
+                        .to_owned(),
+                ));
+            }
+            Backend::Message(Message::AuthenticationMd5Password(_)) if scram.is_some() => {
+                return Err(auth_error(
+                    "the server switched from SCRAM to an md5 password request; refusing (downgrade)"
+                        .to_owned(),
+                ));
+            }
             Backend::Message(Message::AuthenticationCleartextPassword) => {
                 let password = need_password()?;
                 if !wire.transport().is_tls() {
@@ -73,13 +85,24 @@ pub(crate) async fn authenticate(
                     offered.push(m.to_owned());
                 }
                 let binding = wire.transport().channel_binding();
+                let tls = wire.transport().is_tls();
+                let plus = offered.iter().any(|m| m == SCRAM_PLUS);
                 let (mechanism, channel_binding) = match binding {
-                    Some(hash) if offered.iter().any(|m| m == SCRAM_PLUS) => {
-                        (SCRAM_PLUS, ChannelBinding::tls_server_end_point(hash))
+                    Some(hash) if plus => (SCRAM_PLUS, ChannelBinding::tls_server_end_point(hash)),
+                    // A certificate that allows no binding cannot be told apart from an attacker's
+                    // substitute, so an offered PLUS must not be silently declined.
+                    None if tls && plus => {
+                        return Err(auth_error(
+                            "the server offers SCRAM channel binding, but its certificate's signature \
+                             algorithm allows none (tls-server-end-point); refusing to authenticate \
+                             without it"
+                                .to_owned(),
+                        ));
                     }
-                    // Telling the server we could bind ('y') lets it detect a stripped PLUS offer.
-                    Some(_) if offered.iter().any(|m| m == SCRAM) => (SCRAM, ChannelBinding::unrequested()),
-                    // No usable certificate hash (or plain text): declare no binding support ('n').
+                    // Over TLS, telling the server we could bind ('y') lets it detect a stripped
+                    // PLUS offer.
+                    _ if tls && offered.iter().any(|m| m == SCRAM) => (SCRAM, ChannelBinding::unrequested()),
+                    // Plain text: no binding is possible ('n').
                     None if offered.iter().any(|m| m == SCRAM) => (SCRAM, ChannelBinding::unsupported()),
                     _ => {
                         return Err(auth_error(format!(

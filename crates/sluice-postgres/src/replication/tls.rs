@@ -78,7 +78,23 @@ impl TlsSetup {
             Verification::Full => builder.with_root_certificates(load_roots(endpoint)?),
             Verification::Chain | Verification::None => {
                 let roots = match verification {
-                    Verification::Chain => Some(Arc::new(load_roots(endpoint)?)),
+                    Verification::Chain => {
+                        // Without the host name check, trusting the public CA list would let any
+                        // holder of any public certificate pose as the server.
+                        if endpoint.sslrootcert.as_ref().is_none_or(|p| p.as_os_str() == "system") {
+                            return Err(PostgresError::config(
+                                "database.sslrootcert",
+                                format!(
+                                    "sslmode={} checks the certificate chain but not the host name, so it \
+                                     needs the CA file that signed the server's certificate; set \
+                                     database.sslrootcert, or use sslmode=verify-full to check the host \
+                                     name against public CAs",
+                                    endpoint.sslmode.as_str()
+                                ),
+                            ));
+                        }
+                        Some(Arc::new(load_roots(endpoint)?))
+                    }
                     _ => None,
                 };
                 let verifier =

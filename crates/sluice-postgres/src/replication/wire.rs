@@ -284,7 +284,8 @@ impl Wire {
         let missing = wanted.saturating_sub(self.read.len()).max(1);
         let spare = self.read.capacity() - self.read.len();
         if spare < missing || spare < MIN_SPARE {
-            self.read.reserve(missing.max(READ_CHUNK));
+            // Grow with the data actually arriving, not with a length the peer merely declared.
+            self.read.reserve(missing.clamp(READ_CHUNK, 1 << 20));
         }
         let n = self.transport.read_buf(&mut self.read).await.map_err(|e| self.io_error(e))?;
         if n == 0 {
