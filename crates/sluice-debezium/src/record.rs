@@ -222,7 +222,9 @@ pub struct RecordBuilder {
     config: DebeziumConfig,
     schema_names: NameAdjuster,
     field_names: NameAdjuster,
-    tables: HashMap<(u32, u32), Arc<TableRecordSchemas>>,
+    /// The record schemas of each table's latest version seen (older versions are rebuilt if an
+    /// event still carries one), so the cache does not grow with schema history.
+    tables: HashMap<u32, (u32, Arc<TableRecordSchemas>)>,
     transactions: TransactionTracker,
     last_commit_lsn: Option<Lsn>,
     last_ts: Option<Timestamp>,
@@ -318,8 +320,9 @@ impl RecordBuilder {
 
     /// The schemas of a table version (built once and cached by relation id and version).
     pub fn table_schemas(&mut self, table: &TableSchema) -> Result<Arc<TableRecordSchemas>, DebeziumError> {
-        let key = (table.relation_id, table.version);
-        if let Some(s) = self.tables.get(&key) {
+        if let Some((version, s)) = self.tables.get(&table.relation_id)
+            && *version == table.version
+        {
             return Ok(s.clone());
         }
         let built = Arc::new(envelope::build_table_schemas(
@@ -328,7 +331,7 @@ impl RecordBuilder {
             &mut self.schema_names,
             &mut self.field_names,
         )?);
-        self.tables.insert(key, built.clone());
+        self.tables.insert(table.relation_id, (table.version, built.clone()));
         Ok(built)
     }
 

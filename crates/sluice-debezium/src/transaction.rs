@@ -19,6 +19,7 @@
 //! with that change's LSN in its id; a transaction without changes uses the LSN of its first WAL
 //! record (`TxnBegin::lsn`), which is what Debezium's offset holds at that point.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use sluice_core::{Lsn, SourcePosition, Timestamp, TxnBegin, TxnCommit, Xid};
@@ -138,6 +139,9 @@ struct Open {
     total: u64,
     /// Per data collection counts, in first-seen order.
     collections: Vec<(String, u64)>,
+    /// Position of each collection in `collections` (transactions with many logical messages have
+    /// as many collections).
+    index: HashMap<String, usize>,
 }
 
 /// Tracks the transaction in progress and produces the transaction topic records.
@@ -172,6 +176,7 @@ impl TransactionTracker {
             begun: false,
             total: 0,
             collections: Vec::new(),
+            index: HashMap::new(),
         });
     }
 
@@ -220,12 +225,13 @@ impl TransactionTracker {
     pub fn data_event(&mut self, collection: &str, lsn: Lsn) -> Option<ConnectValue> {
         let open = self.open.as_mut()?;
         open.total += 1;
-        let order = match open.collections.iter_mut().find(|(c, _)| c == collection) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
+        let order = match open.index.get(collection) {
+            Some(&i) => {
+                open.collections[i].1 += 1;
+                open.collections[i].1
             }
             None => {
+                open.index.insert(collection.to_owned(), open.collections.len());
                 open.collections.push((collection.to_owned(), 1));
                 1
             }

@@ -99,12 +99,15 @@ pub(crate) async fn run_until_cancelled(
     cancel: &CancellationToken,
 ) -> Result<Summary> {
     let store = OffsetStore::new(offsets);
+    // One printer for the whole run: across reconnects it keeps the record layer's state (the last
+    // commit LSN in `source.sequence`, transaction metadata, the heartbeat timer).
+    let mut printer = Printer::new(&records, format);
     let mut total = Summary::default();
     loop {
         let offset = store.load()?;
         let handle = reader::spawn(config.clone(), offset, cancel.child_token());
-        let printer = Printer::new(&records, format);
-        let (summary, drained) = print_events(handle.events, &handle.acks, &store, offset, printer).await;
+        let (summary, drained) =
+            print_events(handle.events, &handle.acks, &store, offset, &mut printer).await;
         total.changes += summary.changes;
         total.transactions += summary.transactions;
         drained?;
@@ -209,7 +212,7 @@ async fn print_events(
     acks: &sluice_core::Acknowledger,
     store: &OffsetStore,
     offset: Option<StoredOffset>,
-    mut printer: Printer,
+    printer: &mut Printer,
 ) -> (Summary, Result<()>) {
     let mut summary = Summary::default();
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout());

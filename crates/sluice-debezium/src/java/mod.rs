@@ -37,10 +37,14 @@ pub(crate) fn hash_order(hash_codes: &[i32], initial_capacity: usize) -> Vec<usi
         u32::try_from(initial_capacity.max(1).checked_next_power_of_two().unwrap_or(1 << 30))
             .unwrap_or(1 << 30);
     for i in 0..hashes.len() {
-        let bin = hashes[i] & (capacity - 1);
-        let in_bin = hashes[..i].iter().filter(|h| *h & (capacity - 1) == bin).count();
-        if in_bin >= 8 && capacity < 64 {
-            capacity = capacity.saturating_mul(2);
+        // A crowded bin only forces a resize while the table is small (treeification threshold),
+        // so the quadratic count is bounded by that size.
+        if capacity < 64 {
+            let bin = hashes[i] & (capacity - 1);
+            let in_bin = hashes[..i].iter().filter(|h| *h & (capacity - 1) == bin).count();
+            if in_bin >= 8 {
+                capacity = capacity.saturating_mul(2);
+            }
         }
         if (i + 1) as u64 > u64::from(capacity) * 3 / 4 {
             capacity = capacity.saturating_mul(2);

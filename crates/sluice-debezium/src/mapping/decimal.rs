@@ -62,6 +62,11 @@ impl BigDec {
             None => 0,
         };
         let scale = i64::try_from(frac.len()).ok()?.checked_sub(exp)?;
+        // PostgreSQL's numeric has at most 131072 digits before and 16383 after the point; a
+        // literal far outside that (a default like '1e-2000000000') is not a number to render.
+        if !(-(1 << 18)..=(1 << 18)).contains(&scale) {
+            return None;
+        }
         let scale = i32::try_from(scale).ok()?;
         Some(BigDec::new(negative, &format!("{int}{frac}"), scale))
     }

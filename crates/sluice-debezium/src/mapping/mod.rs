@@ -626,7 +626,9 @@ impl Plan {
             (Plan::Point, Value::Point { x, y }) => ok(point_value(*x, *y)),
             (Plan::Extension(e), Value::Text(t)) => e.convert(t),
             (Plan::Hstore(mode), Value::Hstore(pairs)) => ok(hstore_value(*mode, pairs)),
-            (Plan::Array { element, .. }, Value::Array(a)) => convert_array(element, a, config),
+            (Plan::Array { element, element_optional }, Value::Array(a)) => {
+                convert_array(element, *element_optional, a, config)
+            }
             _ => mismatch(),
         }
     }
@@ -782,9 +784,18 @@ fn geometric(ty: &ColumnType) -> Option<Geometric> {
 /// Array values as Debezium gets them from pgjdbc's `PgArray.getArray()` (`ArrayDecoding`), which
 /// decodes every element first: a value the driver cannot decode (numeric NaN/±Infinity, a `bit(n)`
 /// element with n > 1, both parsed as BigDecimal / Boolean) fails the whole column.
-fn convert_array(element: &Plan, array: &Array, config: &DebeziumConfig) -> Outcome {
+///
+/// Where the element schema is required (Debezium declares `enum[]`, `bit[]`, `tsvector[]` ... with
+/// required elements), an element that would be null cannot be put in the array: Connect rejects
+/// the struct, and the column as a whole falls back to null or its default instead.
+fn convert_array(element: &Plan, element_optional: bool, array: &Array, config: &DebeziumConfig) -> Outcome {
+    let required_null =
+        || Outcome::Failed("a NULL element in an array whose elements are required".to_owned());
     if array.dims.len() > 1 {
         let rows = array.dims.first().map_or(0, |d| d.len as usize).min(array.elements.len());
+        if !element_optional && rows > 0 {
+            return required_null();
+        }
         return Outcome::Value(ConnectValue::Array(vec![ConnectValue::Null; rows]));
     }
     let mut out = Vec::with_capacity(array.elements.len());
@@ -819,6 +830,7 @@ fn convert_array(element: &Plan, array: &Array, config: &DebeziumConfig) -> Outc
         };
         out.push(match converted {
             Outcome::Value(c) => c,
+            Outcome::Null | Outcome::Failed(_) if !element_optional => return required_null(),
             Outcome::Null | Outcome::Failed(_) => ConnectValue::Null,
             thrown @ Outcome::Thrown(_) => return thrown,
         });

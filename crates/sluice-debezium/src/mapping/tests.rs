@@ -1155,3 +1155,14 @@ fn postgis_pgvector_and_isbn_by_type_name() {
         None
     );
 }
+
+#[test]
+fn a_null_element_in_an_array_with_required_elements_nulls_the_column() {
+    let cfg = config(&[]);
+    let arr = nullable(ty(90001, -1, "_mood", TypeKind::Array { element: Box::new(mood()) }));
+    let dims = vec![ArrayDim { len: 2, lower_bound: 1 }];
+    let with_null = Value::Array(Array { dims: dims.clone(), elements: vec![text("ok"), Value::Null] });
+    assert_eq!(value_of(&arr, with_null, &cfg), C::Null, "not an array holding a null the schema forbids");
+    let fine = Value::Array(Array { dims, elements: vec![text("ok"), text("sad")] });
+    assert_eq!(value_of(&arr, fine, &cfg), C::Array(vec![C::String("ok".into()), C::String("sad".into())]));
+}
