@@ -63,6 +63,7 @@ pub(crate) async fn run(duration: Duration, customers: u32, format: Format) -> R
         ("slot.name", "sluice_demo"),
         ("publication.autocreate.mode", "filtered"),
         ("status.update.interval.ms", "1000"),
+        ("heartbeat.interval.ms", "5000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -151,6 +151,18 @@ impl Printer {
         }
     }
 
+    /// Prints a heartbeat record if one is due (Debezium format only).
+    fn heartbeat(&mut self, out: &mut impl Write) -> Result<()> {
+        if let Printer::Debezium { builder, key, value, records } = self {
+            builder.heartbeat_due(now(), records);
+            for record in records.drain(..) {
+                write_record(out, &record, key, value)?;
+            }
+            out.flush()?;
+        }
+        Ok(())
+    }
+
     fn print(&mut self, event: &SourceEvent, out: &mut impl Write) -> Result<()> {
         match self {
             Printer::Raw => {
@@ -220,8 +232,19 @@ async fn print_events(
     let mut unsaved = false;
     let mut last_save = Instant::now();
     let mut delivery_recorded = offset.is_some();
+    // Heartbeats are due on time, not only when events arrive (an idle source still beats).
+    let mut beat = tokio::time::interval(Duration::from_millis(500));
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let result = async {
-        while let Some(event) = events.recv().await {
+        loop {
+            let event = tokio::select! {
+                event = events.recv() => event,
+                _ = beat.tick() => {
+                    printer.heartbeat(&mut out)?;
+                    continue;
+                }
+            };
+            let Some(event) = event else { break };
             let durable_at = match &event {
                 SourceEvent::Commit(c) => {
                     summary.transactions += 1;
