@@ -57,6 +57,24 @@ pub struct SnapshotMark {
     pub last_in_table: bool,
 }
 
+impl SnapshotMark {
+    /// Debezium's `source.snapshot` value for a snapshot row: `last` wins over `first`, which wins
+    /// over `last_in_data_collection`, then `first_in_data_collection`, else `true`.
+    pub fn marker(&self) -> &'static str {
+        if self.last {
+            "last"
+        } else if self.first {
+            "first"
+        } else if self.last_in_table {
+            "last_in_data_collection"
+        } else if self.first_in_table {
+            "first_in_data_collection"
+        } else {
+            "true"
+        }
+    }
+}
+
 /// A replication origin, set when the change was itself replicated into this database.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Origin {
@@ -221,5 +239,22 @@ impl SourceEvent {
             SourceEvent::Change(e) => e.approx_size(),
             _ => std::mem::size_of::<SourceEvent>(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_markers_follow_debeziums_precedence() {
+        let m = |first, last, first_in_table, last_in_table| {
+            SnapshotMark { first, last, first_in_table, last_in_table }.marker()
+        };
+        assert_eq!(m(true, true, true, true), "last", "a one-row snapshot");
+        assert_eq!(m(true, false, true, true), "first", "one-row first table of several");
+        assert_eq!(m(false, false, true, true), "last_in_data_collection", "a one-row table");
+        assert_eq!(m(false, false, true, false), "first_in_data_collection");
+        assert_eq!(m(false, false, false, false), "true");
     }
 }

@@ -76,18 +76,7 @@ fn position(p: &SourcePosition) -> Json {
         obj.insert("origin".into(), json!({"name": o.name.to_string(), "lsn": o.lsn.to_string()}));
     }
     if let Some(s) = &p.snapshot {
-        let mark = if s.last {
-            "last"
-        } else if s.first {
-            "first"
-        } else if s.first_in_table {
-            "first_in_data_collection"
-        } else if s.last_in_table {
-            "last_in_data_collection"
-        } else {
-            "true"
-        };
-        obj.insert("snapshot".into(), mark.into());
+        obj.insert("snapshot".into(), s.marker().into());
     }
     Json::Object(obj)
 }

@@ -122,14 +122,7 @@ pub fn epoch_parts(ts: Timestamp) -> Result<(i64, i64, i64), DebeziumError> {
 ///
 /// Precedence as in Debezium's marker resolution: last, first, last in table, first in table, true.
 pub fn snapshot_marker(mark: Option<&SnapshotMark>) -> &'static str {
-    match mark {
-        None => "false",
-        Some(m) if m.last => "last",
-        Some(m) if m.first => "first",
-        Some(m) if m.last_in_table => "last_in_data_collection",
-        Some(m) if m.first_in_table => "first_in_data_collection",
-        Some(_) => "true",
-    }
+    mark.map_or("false", SnapshotMark::marker)
 }
 
 /// `source.sequence`: the JSON array `["<last commit LSN>","<LSN>"]`, each a decimal string or null.
