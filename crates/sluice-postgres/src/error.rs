@@ -210,6 +210,15 @@ impl PostgresError {
         move |source| PostgresError::Query { context, source }
     }
 
+    /// Wraps a value decoding error with the table and column it happened in.
+    pub fn value(
+        table: &sluice_core::TableSchema,
+        column: &sluice_core::Column,
+    ) -> impl FnOnce(ValueError) -> Self {
+        let (table, column) = (table.id.to_string(), column.name.to_string());
+        move |source| PostgresError::Value { table, column, source }
+    }
+
     /// A configuration error naming the property.
     pub fn config(property: impl Into<String>, message: impl Into<String>) -> Self {
         PostgresError::Config { property: property.into(), message: message.into() }

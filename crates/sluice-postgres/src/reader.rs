@@ -748,11 +748,7 @@ pub fn decode_tuple(table: &TableSchema, tuple: &TupleData<'_>) -> Result<Row, P
             TupleColumn::Text(bytes) => decode_text(&column.ty, bytes),
             TupleColumn::Binary(bytes) => decode_binary(&column.ty, bytes),
         }
-        .map_err(|source| PostgresError::Value {
-            table: table.id.to_string(),
-            column: column.name.to_string(),
-            source,
-        })?;
+        .map_err(PostgresError::value(table, column))?;
         values.push(value);
     }
     Ok(Row(values))

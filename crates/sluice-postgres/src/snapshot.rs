@@ -307,11 +307,7 @@ fn decode_copy_row<'a>(
     for (field, column) in fields.drain(..).zip(&schema.columns) {
         values.push(match field {
             None => Value::Null,
-            Some(bytes) => decode_text(&column.ty, &bytes).map_err(|source| PostgresError::Value {
-                table: schema.id.to_string(),
-                column: column.name.to_string(),
-                source,
-            })?,
+            Some(bytes) => decode_text(&column.ty, &bytes).map_err(PostgresError::value(schema, column))?,
         });
     }
     Ok(Row(values))
