@@ -1,0 +1,1 @@
+//! Kafka producer, topics and offsets for sluice.
