@@ -10,7 +10,9 @@
 //! installs when missing. `SLUICE_KEEP_PG=1` keeps its files (and `server.log`) after the run.
 
 pub mod capture;
+pub mod kafka;
 pub mod oracle;
+pub mod process;
 pub mod workload;
 
 use std::path::{Path, PathBuf};

@@ -27,6 +27,9 @@ pub enum DebeziumError {
     /// Two different names map to the same adjusted schema or field name.
     #[error("name conflict after adjustment: {0}")]
     NameConflict(String),
+    /// A stored source offset cannot be read; says which field and what it holds.
+    #[error("invalid stored source offset: {0}; fix or delete the connector's offset")]
+    Offset(String),
     /// A value does not match its schema (a bug, reported rather than encoded wrongly).
     #[error("value does not match its schema: {0}")]
     SchemaMismatch(String),

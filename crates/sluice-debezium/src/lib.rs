@@ -17,11 +17,13 @@ pub mod connect;
 pub mod converter;
 pub mod envelope;
 pub mod error;
+pub mod header;
 pub mod heartbeat;
 mod java;
 pub mod json;
 pub mod mapping;
 pub mod naming;
+pub mod offset;
 pub mod record;
 pub mod transaction;
 

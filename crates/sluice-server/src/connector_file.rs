@@ -9,11 +9,19 @@ use anyhow::{Context, Result, bail};
 /// `key=value` overrides.
 pub(crate) fn load(path: &Path, overrides: &[String]) -> Result<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut props = if text.trim_start().starts_with('{') {
+    let props = if text.trim_start().starts_with('{') {
         from_json(&text).with_context(|| format!("parsing {}", path.display()))?
     } else {
         from_properties(&text)
     };
+    apply_overrides(props, overrides)
+}
+
+/// Applies `key=value` overrides to a property map.
+pub(crate) fn apply_overrides(
+    mut props: BTreeMap<String, String>,
+    overrides: &[String],
+) -> Result<BTreeMap<String, String>> {
     for o in overrides {
         let Some((k, v)) = o.split_once('=') else { bail!("--set {o}: expected KEY=VALUE") };
         props.insert(k.trim().to_owned(), v.to_owned());

@@ -4,6 +4,7 @@
 mod connector_file;
 mod demo;
 mod offsets;
+mod run;
 mod stream;
 
 use std::path::PathBuf;
@@ -48,6 +49,30 @@ enum Command {
         #[arg(long, value_enum, default_value = "debezium")]
         format: stream::Format,
     },
+    /// Run the service: the embedded Confluent-compatible schema registry, and the given source
+    /// connectors publishing to Kafka (offsets in files under the data directory, or in Kafka
+    /// topics when the worker config names `bootstrap.servers`).
+    Run {
+        /// Where the embedded default keeps the registry log and offsets.
+        #[arg(long, default_value = "sluice-data")]
+        data_dir: PathBuf,
+        /// A Kafka Connect worker config (`.properties` or JSON): `bootstrap.servers`,
+        /// `offset.storage.topic`, `offset.flush.interval.ms`, `producer.*`, security settings.
+        #[arg(long)]
+        worker: Option<PathBuf>,
+        /// Override or add a worker property, `key=value` (repeatable).
+        #[arg(long = "worker-set", value_name = "KEY=VALUE")]
+        worker_overrides: Vec<String>,
+        /// A connector config file to run (repeatable).
+        #[arg(long = "connector", value_name = "FILE")]
+        connectors: Vec<PathBuf>,
+        /// Where the embedded schema registry listens; `off` to not serve one.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        registry_listen: String,
+        /// Stop after this many seconds (default: run until interrupted).
+        #[arg(long)]
+        duration: Option<u64>,
+    },
     /// Start a throwaway local PostgreSQL with sample data and a live workload, and stream its
     /// changes to stdout as JSON lines. Needs PostgreSQL's server binaries (initdb) installed.
     Demo {
@@ -71,6 +96,17 @@ async fn main() -> Result<()> {
         Command::Stream { config, overrides, offsets, duration, format } => {
             let props = connector_file::load(&config, &overrides)?;
             stream::run(props, &offsets, duration.map(std::time::Duration::from_secs), format).await
+        }
+        Command::Run { data_dir, worker, worker_overrides, connectors, registry_listen, duration } => {
+            run::run(run::RunOptions {
+                data_dir,
+                worker,
+                worker_overrides,
+                connectors,
+                registry_listen,
+                duration: duration.map(std::time::Duration::from_secs),
+            })
+            .await
         }
         Command::Demo { duration, customers, format } => {
             demo::run(std::time::Duration::from_secs(duration), customers, format).await

@@ -6,6 +6,8 @@
 //!   `allow.optional.map.keys=false`), rendered as Avro's `Schema.toString()` — the text the
 //!   converter registers.
 //! * [`encode`] / [`decode`]: Avro binary encoding of a value under that schema.
+//! * [`connect_schema_from_avro`]: the inverse, `AvroData.toConnectSchema`: the Connect schema a
+//!   sink derives from a registered Avro schema.
 //! * [`frame`] / [`unframe`]: the Confluent wire format (magic byte 0, big-endian schema id).
 //!   (`KafkaAvroSerializer` writes a top-level `bytes` schema's value raw, without the Avro length
 //!   prefix; Debezium keys and values are records, so this module does not special-case it.)
@@ -22,6 +24,7 @@
 //! through `BigDecimal` does); Connect `Date`/`Time` are `Int32`, `Timestamp` is `Int64`. A null
 //! whose schema has a default is serialized as the default, as Connect's `Struct.get` hands it out.
 
+mod connect_schema;
 mod decode;
 mod encode;
 mod schema;
@@ -32,6 +35,7 @@ pub(crate) mod fixture;
 
 use crate::connect::{ConnectValue, Schema, SchemaType};
 
+pub use connect_schema::connect_schema_from_avro;
 pub use decode::decode;
 pub use encode::encode;
 pub use schema::{avro_schema, avro_schema_string};

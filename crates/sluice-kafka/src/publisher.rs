@@ -1,0 +1,493 @@
+//! The PostgreSQL source connector publishing to Kafka: reader → Debezium records → converters and
+//! registry → idempotent producer → delivery acknowledgements → stored offset → confirmed LSN.
+//!
+//! Ordering of durability, which is what makes "nothing lost" hold:
+//! 1. records of a transaction are handed to the producer in log order (one producer, idempotent,
+//!    so per-partition order survives retries);
+//! 2. after a transaction's last record the publisher drops a *mark* (its commit end LSN) into the
+//!    delivery tracker; a mark completes only when every record sent before it was acknowledged
+//!    by all in-sync replicas (`acks=all`);
+//! 3. completed marks are written to the offset store (at most every `offset.flush.interval.ms`,
+//!    and at once when the snapshot completes or the connector stops), and only after that write
+//!    is durable is the LSN confirmed to PostgreSQL.
+//!
+//! So on a clean stop nothing is re-sent; after a crash, at most the records sent after the last
+//! stored offset are sent again (everything in flight plus up to one flush interval of delivered
+//! records). Retryable failures (broker, registry or database unreachable) restart the pipeline
+//! from the stored offset after a backoff, with the reason in the status; records wait in bounded
+//! queues meanwhile, and backpressure reaches the replication socket.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sluice_core::{Lsn, SourceEvent, Timestamp};
+use sluice_debezium::DebeziumConfig;
+use sluice_debezium::offset::{SourceOffset, partition_key};
+use sluice_debezium::record::{Record, RecordBuilder};
+use sluice_postgres::PostgresSourceConfig;
+use sluice_postgres::reader::{self, ReaderExit, StoredOffset};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{KafkaConfig, ProducerSettings};
+use crate::delivery::DeliveryTracker;
+use crate::error::KafkaError;
+use crate::offsets::OffsetStore;
+use crate::producer::{OutRecord, Producer};
+use crate::serializer::RecordSerializer;
+use crate::topics::{TopicAdmin, TopicCreation};
+
+/// Everything one source connector needs, parsed once from its flat Kafka Connect config.
+#[derive(Debug, Clone)]
+pub struct PublisherConfig {
+    /// Connector name (the offsets key's first element).
+    pub name: String,
+    /// The PostgreSQL side.
+    pub postgres: PostgresSourceConfig,
+    /// The Debezium record side.
+    pub records: DebeziumConfig,
+    /// `topic.creation.*`, if the connector asks sluice to create its topics.
+    pub topic_creation: Option<TopicCreation>,
+    /// `producer.override.*`.
+    pub producer: ProducerSettings,
+    /// The raw properties (converter sub-properties are read from here).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl PublisherConfig {
+    /// Parses and validates a connector config; errors name the property.
+    pub fn from_properties(props: &BTreeMap<String, String>) -> Result<Self, KafkaError> {
+        let postgres = PostgresSourceConfig::from_properties(props).map_err(KafkaError::source)?;
+        let records = DebeziumConfig::from_properties(props).map_err(KafkaError::record)?;
+        Ok(PublisherConfig {
+            name: postgres.name.clone(),
+            postgres,
+            records,
+            topic_creation: TopicCreation::from_connector_properties(props)?,
+            producer: ProducerSettings::from_connector_properties(props)?,
+            properties: props.clone(),
+        })
+    }
+}
+
+/// Where the publisher is, for status endpoints and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublisherState {
+    /// Connecting or snapshotting.
+    Starting,
+    /// Streaming changes.
+    Running,
+    /// A retryable failure; the pipeline restarts from the stored offset after a backoff.
+    Retrying {
+        /// Why (names the broker, registry or database problem).
+        reason: String,
+    },
+    /// Stopped cleanly.
+    Stopped,
+    /// A definite failure that needs a human.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A shared, cheap view of a running publisher.
+#[derive(Debug, Clone)]
+pub struct PublisherStatus {
+    inner: Arc<Mutex<StatusInner>>,
+}
+
+#[derive(Debug)]
+struct StatusInner {
+    state: PublisherState,
+    stored: Option<SourceOffset>,
+    records_sent: u64,
+    broker: Option<String>,
+}
+
+/// A copy of the status at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSnapshot {
+    /// Lifecycle state.
+    pub state: PublisherState,
+    /// The last offset stored (everything up to it is delivered).
+    pub stored: Option<SourceOffset>,
+    /// Records handed to the producer since start.
+    pub records_sent: u64,
+    /// The producer's latest broker problem, if any.
+    pub broker: Option<String>,
+}
+
+impl Default for PublisherStatus {
+    fn default() -> Self {
+        PublisherStatus {
+            inner: Arc::new(Mutex::new(StatusInner {
+                state: PublisherState::Starting,
+                stored: None,
+                records_sent: 0,
+                broker: None,
+            })),
+        }
+    }
+}
+
+impl PublisherStatus {
+    /// The current status.
+    pub fn snapshot(&self) -> StatusSnapshot {
+        let s = self.lock();
+        StatusSnapshot {
+            state: s.state.clone(),
+            stored: s.stored,
+            records_sent: s.records_sent,
+            broker: s.broker.clone(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, StatusInner> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_state(&self, state: PublisherState) {
+        self.lock().state = state;
+    }
+}
+
+/// Exponential backoff between pipeline restarts: 1 s doubling to 60 s, reset after a healthy run.
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// A run this long counts as healthy and resets the backoff.
+const HEALTHY_RUN: Duration = Duration::from_secs(30);
+
+/// Runs the connector until `cancel` fires or a definite error. Retryable errors restart the
+/// pipeline from the stored offset with backoff.
+pub async fn run(
+    config: PublisherConfig,
+    kafka: KafkaConfig,
+    offsets: Arc<dyn OffsetStore>,
+    default_registry: Option<String>,
+    offset_flush_interval: Duration,
+    status: PublisherStatus,
+    cancel: CancellationToken,
+) -> Result<(), KafkaError> {
+    let key = partition_key(&config.name, &config.records.topic_prefix);
+    let mut builder = RecordBuilder::new(config.records.clone());
+    let mut serializer = RecordSerializer::new(
+        &config.records.key_converter,
+        &config.records.value_converter,
+        &config.properties,
+        default_registry.as_deref(),
+    )?;
+    let admin = TopicAdmin::new(&kafka)?;
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let started = Instant::now();
+        let attempt = Attempt {
+            config: &config,
+            kafka: &kafka,
+            offsets: offsets.as_ref(),
+            key: &key,
+            admin: &admin,
+            flush_interval: offset_flush_interval,
+            status: &status,
+            cancel: &cancel,
+        };
+        let result = attempt.run(&mut builder, &mut serializer).await;
+        match result {
+            Ok(()) => {
+                status.set_state(PublisherState::Stopped);
+                return Ok(());
+            }
+            Err(e) if e.class().is_retryable() && !cancel.is_cancelled() => {
+                if started.elapsed() > HEALTHY_RUN {
+                    backoff = BACKOFF_MIN;
+                }
+                tracing::warn!(connector = %config.name, error = %e, "connector failed, restarting from its stored offset in {}s", backoff.as_secs());
+                status.set_state(PublisherState::Retrying { reason: e.to_string() });
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = cancel.cancelled() => {
+                        status.set_state(PublisherState::Stopped);
+                        return Ok(());
+                    }
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+            Err(e) if cancel.is_cancelled() && e.class().is_retryable() => {
+                status.set_state(PublisherState::Stopped);
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::error!(connector = %config.name, error = %e, "connector failed");
+                status.set_state(PublisherState::Failed { reason: e.to_string() });
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// One run of the pipeline, from the stored offset until cancellation or an error.
+struct Attempt<'a> {
+    config: &'a PublisherConfig,
+    kafka: &'a KafkaConfig,
+    offsets: &'a dyn OffsetStore,
+    key: &'a serde_json::Value,
+    admin: &'a TopicAdmin,
+    flush_interval: Duration,
+    status: &'a PublisherStatus,
+    cancel: &'a CancellationToken,
+}
+
+impl Attempt<'_> {
+    async fn run(
+        self,
+        builder: &mut RecordBuilder,
+        serializer: &mut RecordSerializer,
+    ) -> Result<(), KafkaError> {
+        let stored = match self.offsets.load(self.key).await? {
+            Some(v) => Some(SourceOffset::from_json(&v).map_err(KafkaError::record)?),
+            None => None,
+        };
+        if let Some(o) = stored {
+            self.status.lock().stored = Some(o);
+            if o.snapshot_completed && o.lsn != Lsn::INVALID {
+                // `source.sequence` continues from the last delivered commit, as Debezium's does.
+                builder.set_last_commit_lsn(Some(o.lsn));
+            }
+        }
+        let tracker: DeliveryTracker<SourceOffset> = DeliveryTracker::new();
+        let producer = Producer::new(self.kafka, &self.config.producer, tracker.clone())?;
+        let reader_cancel = self.cancel.child_token();
+        let handle = reader::spawn(
+            self.config.postgres.clone(),
+            stored.map(|o| StoredOffset { lsn: o.lsn, snapshot_completed: o.snapshot_completed }),
+            reader_cancel.clone(),
+        );
+        let mut committer = Committer {
+            offsets: self.offsets,
+            key: self.key,
+            acks: &handle.acks,
+            status: self.status,
+            pending: None,
+            last_save: Instant::now(),
+            interval: self.flush_interval,
+        };
+        let mut pump = Pump {
+            builder,
+            serializer,
+            producer: &producer,
+            tracker: &tracker,
+            admin: self.admin,
+            topic_creation: self.config.topic_creation.as_ref().filter(|_| self.kafka.topic_creation_enable),
+            known_topics: HashSet::new(),
+            records: Vec::new(),
+            position: stored.unwrap_or(SourceOffset {
+                lsn: Lsn::INVALID,
+                tx_id: None,
+                ts_usec: None,
+                snapshot_completed: false,
+            }),
+            delivery_recorded: stored.is_some(),
+            status: self.status,
+        };
+        let mut events = handle.events;
+        let mut beat = tokio::time::interval(Duration::from_millis(500));
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.status.set_state(PublisherState::Running);
+        let pumped: Result<(), KafkaError> = async {
+            loop {
+                tokio::select! {
+                    biased;
+                    marks = tracker.delivered_marks() => committer.on_delivered(marks?).await?,
+                    event = events.recv() => match event {
+                        Some(event) => pump.on_event(&event, &mut committer).await?,
+                        None => return Ok(()),
+                    },
+                    _ = beat.tick() => {
+                        pump.heartbeat().await?;
+                        committer.maybe_save().await?;
+                        self.status.lock().broker = producer.broker_status();
+                    }
+                }
+            }
+        }
+        .await;
+        reader_cancel.cancel();
+        // Whatever happened, the reader must stop before the next attempt starts another one.
+        let reader_result = handle.task.await;
+        pumped?;
+        match reader_result {
+            Ok(Ok(ReaderExit::Stopped | ReaderExit::SnapshotOnly)) => {}
+            Ok(Err(e)) => return Err(KafkaError::source(e)),
+            Err(join) => return Err(KafkaError::Internal(format!("the reader task failed: {join}"))),
+        }
+        // Clean stop: wait for in-flight records, then store the final offset.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tracker.in_flight() > 0 && Instant::now() < deadline {
+            tokio::select! {
+                marks = tracker.delivered_marks() => committer.on_delivered(marks?).await?,
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+        if let Ok(marks) = tokio::time::timeout(Duration::from_millis(10), tracker.delivered_marks()).await {
+            committer.on_delivered(marks?).await?;
+        }
+        committer.save().await?;
+        if tracker.in_flight() > 0 {
+            tracing::warn!(
+                connector = %self.config.name,
+                in_flight = tracker.in_flight(),
+                "stopped with undelivered records; they will be sent again on restart"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Turns source events into produced records and delivery marks.
+struct Pump<'a> {
+    builder: &'a mut RecordBuilder,
+    serializer: &'a mut RecordSerializer,
+    producer: &'a Producer<SourceOffset>,
+    tracker: &'a DeliveryTracker<SourceOffset>,
+    admin: &'a TopicAdmin,
+    topic_creation: Option<&'a TopicCreation>,
+    known_topics: HashSet<String>,
+    records: Vec<Record>,
+    position: SourceOffset,
+    delivery_recorded: bool,
+    status: &'a PublisherStatus,
+}
+
+impl Pump<'_> {
+    async fn on_event(
+        &mut self,
+        event: &SourceEvent,
+        committer: &mut Committer<'_>,
+    ) -> Result<(), KafkaError> {
+        let mut mark = None;
+        match event {
+            SourceEvent::Commit(c) => {
+                self.position.lsn = self.position.lsn.max(c.end_lsn);
+                self.position.tx_id = Some(c.xid);
+                if let Timestamp::Micros(us) = c.commit_ts {
+                    self.position.ts_usec = Some(us);
+                }
+                mark = Some(self.position);
+            }
+            SourceEvent::Progress { lsn } => {
+                self.position.lsn = self.position.lsn.max(*lsn);
+                mark = Some(self.position);
+            }
+            SourceEvent::SnapshotCompleted { consistent_point } => {
+                self.position.snapshot_completed = true;
+                self.position.lsn = self.position.lsn.max(*consistent_point);
+                mark = Some(self.position);
+            }
+            SourceEvent::Change(c) => {
+                // Before the first snapshot row reaches Kafka, record that a snapshot delivery is
+                // under way: if this run dies mid-snapshot, the next one must replay the slot after
+                // re-snapshotting so that rows deleted meanwhile are deleted downstream too.
+                if c.source.snapshot.is_some() && !self.delivery_recorded {
+                    committer.store(self.position).await?;
+                    self.delivery_recorded = true;
+                }
+            }
+            SourceEvent::Begin(_) => {}
+        }
+        self.builder.on_event(event, now(), &mut self.records).map_err(KafkaError::record)?;
+        self.send_records().await?;
+        if let Some(m) = mark {
+            self.tracker.mark(m);
+        }
+        Ok(())
+    }
+
+    async fn heartbeat(&mut self) -> Result<(), KafkaError> {
+        self.builder.heartbeat_due(now(), &mut self.records);
+        self.send_records().await
+    }
+
+    async fn send_records(&mut self) -> Result<(), KafkaError> {
+        let records = std::mem::take(&mut self.records);
+        let sent = records.len();
+        for record in &records {
+            if !self.known_topics.contains(&record.topic) {
+                if let Some(creation) = self.topic_creation {
+                    self.admin.ensure_topic(&record.topic, &creation.settings_for(&record.topic)).await?;
+                }
+                self.known_topics.insert(record.topic.clone());
+            }
+            let serialized = self.serializer.serialize(record).await?;
+            let headers: Vec<(&str, Option<&[u8]>)> =
+                serialized.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
+            self.producer
+                .send(OutRecord {
+                    topic: &record.topic,
+                    key: serialized.key,
+                    value: serialized.value,
+                    headers: &headers,
+                })
+                .await?;
+        }
+        // Reuse the allocation.
+        self.records = records;
+        self.records.clear();
+        if sent > 0 {
+            self.status.lock().records_sent += sent as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Stores delivered positions and confirms them to PostgreSQL, in that order.
+struct Committer<'a> {
+    offsets: &'a dyn OffsetStore,
+    key: &'a serde_json::Value,
+    acks: &'a sluice_core::Acknowledger,
+    status: &'a PublisherStatus,
+    /// The newest delivered position not yet stored.
+    pending: Option<SourceOffset>,
+    last_save: Instant,
+    interval: Duration,
+}
+
+impl Committer<'_> {
+    async fn on_delivered(&mut self, marks: Vec<SourceOffset>) -> Result<(), KafkaError> {
+        let Some(last) = marks.last().copied() else { return Ok(()) };
+        // The snapshot's completion is stored at once: a restart must not snapshot again.
+        let force = marks.iter().any(|m| m.snapshot_completed)
+            && self.status.lock().stored.is_none_or(|s| !s.snapshot_completed);
+        self.pending = Some(last);
+        if force { self.save().await } else { self.maybe_save().await }
+    }
+
+    async fn maybe_save(&mut self) -> Result<(), KafkaError> {
+        if self.pending.is_some() && self.last_save.elapsed() >= self.interval {
+            self.save().await?;
+        }
+        Ok(())
+    }
+
+    async fn save(&mut self) -> Result<(), KafkaError> {
+        if let Some(offset) = self.pending.take() {
+            self.store(offset).await?;
+            self.acks.confirm(offset.lsn);
+        }
+        Ok(())
+    }
+
+    async fn store(&mut self, offset: SourceOffset) -> Result<(), KafkaError> {
+        self.offsets.save(self.key, &offset.to_json()).await?;
+        self.status.lock().stored = Some(offset);
+        self.last_save = Instant::now();
+        Ok(())
+    }
+}
+
+fn now() -> Timestamp {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    Timestamp::Micros(micros)
+}

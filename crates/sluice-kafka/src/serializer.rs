@@ -1,0 +1,202 @@
+//! Record keys, values and headers as the configured Kafka Connect converters write them.
+//!
+//! JSON converters are pure (sluice-debezium). Avro converters register each schema once with the
+//! schema registry under its subject and frame bodies with the id (Confluent wire format). The id
+//! is cached per schema *instance*: the record layer hands out one shared `Arc<Schema>` per table
+//! version, so the hot path neither renders the Avro schema text nor hashes it, only encodes the
+//! body.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use sluice_debezium::avro;
+use sluice_debezium::config::Converter;
+use sluice_debezium::connect::{ConnectValue, Schema};
+use sluice_debezium::header::simple_header_value;
+use sluice_debezium::json;
+use sluice_debezium::record::Record;
+use sluice_registry::{RegistryClient, RegistryClientConfig};
+
+use crate::error::KafkaError;
+
+/// Cached ids above this many schema instances are dropped (old table versions).
+const MAX_CACHED_SCHEMAS: usize = 10_000;
+
+/// One side (key or value) of a record, serialized as its converter does.
+#[derive(Debug)]
+enum SideSerializer {
+    Json { schemas_enable: bool },
+    Avro(AvroSide),
+}
+
+#[derive(Debug)]
+struct AvroSide {
+    client: RegistryClient,
+    is_key: bool,
+    /// Schema instance (pointer) → the schema kept alive and its id per topic.
+    ids: HashMap<usize, (Arc<Schema>, Vec<(String, u32)>)>,
+}
+
+impl AvroSide {
+    async fn id(&mut self, topic: &str, schema: &Arc<Schema>) -> Result<u32, KafkaError> {
+        let ptr = Arc::as_ptr(schema) as usize;
+        if let Some((_, topics)) = self.ids.get(&ptr)
+            && let Some((_, id)) = topics.iter().find(|(t, _)| t == topic)
+        {
+            return Ok(*id);
+        }
+        let text = avro::avro_schema_string(schema).map_err(KafkaError::record)?;
+        let record_name = schema.name.as_deref();
+        let subject = self
+            .client
+            .client_config()
+            .subject(topic, self.is_key, record_name)
+            .map_err(KafkaError::registry)?;
+        let id = self.client.register(&subject, &text).await.map_err(KafkaError::registry)?;
+        if self.ids.len() >= MAX_CACHED_SCHEMAS {
+            self.ids.clear();
+        }
+        self.ids
+            .entry(ptr)
+            .or_insert_with(|| (Arc::clone(schema), Vec::new()))
+            .1
+            .push((topic.to_owned(), id));
+        Ok(id)
+    }
+}
+
+impl SideSerializer {
+    fn new(
+        converter: &Converter,
+        props: &BTreeMap<String, String>,
+        prefix: &str,
+        is_key: bool,
+        default_registry: Option<&str>,
+    ) -> Result<Self, KafkaError> {
+        match converter {
+            Converter::Json { schemas_enable } => {
+                Ok(SideSerializer::Json { schemas_enable: *schemas_enable })
+            }
+            Converter::Avro { registry_url } => {
+                let mut props = props.clone();
+                if registry_url.is_none() {
+                    let url = default_registry.ok_or_else(|| {
+                        KafkaError::config(
+                            format!("{prefix}.schema.registry.url"),
+                            "the Avro converter needs a schema registry: set this property, or run \
+                             the embedded registry (the default of `sluice run`)",
+                        )
+                    })?;
+                    props.insert(format!("{prefix}.schema.registry.url"), url.to_owned());
+                }
+                let config = RegistryClientConfig::from_converter_properties(&props, prefix)
+                    .map_err(KafkaError::registry)?;
+                let client = RegistryClient::new(config).map_err(KafkaError::registry)?;
+                Ok(SideSerializer::Avro(AvroSide { client, is_key, ids: HashMap::new() }))
+            }
+        }
+    }
+
+    /// Serializes into `out` (cleared first); `false` means the Kafka key or value is null.
+    async fn serialize(
+        &mut self,
+        topic: &str,
+        schema: Option<&Arc<Schema>>,
+        value: Option<&ConnectValue>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, KafkaError> {
+        out.clear();
+        match self {
+            SideSerializer::Json { schemas_enable } => {
+                match json::serialize(schema.map(|s| &**s), value, *schemas_enable)
+                    .map_err(KafkaError::record)?
+                {
+                    Some(bytes) => {
+                        *out = bytes;
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                }
+            }
+            SideSerializer::Avro(side) => {
+                let (Some(schema), Some(value)) = (schema, value) else { return Ok(false) };
+                if value.is_null() {
+                    return Ok(false);
+                }
+                let id = side.id(topic, schema).await?;
+                out.push(0);
+                out.extend_from_slice(&id.to_be_bytes());
+                avro::encode(schema, value, out).map_err(KafkaError::record)?;
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// Serializes whole records: key, value and headers.
+#[derive(Debug)]
+pub struct RecordSerializer {
+    key: SideSerializer,
+    value: SideSerializer,
+    key_buf: Vec<u8>,
+    value_buf: Vec<u8>,
+    headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// A serialized record, borrowing the serializer's buffers until the next record.
+#[derive(Debug)]
+pub struct SerializedRecord<'a> {
+    /// Key bytes, `None` for a null key.
+    pub key: Option<&'a [u8]>,
+    /// Value bytes, `None` for a tombstone.
+    pub value: Option<&'a [u8]>,
+    /// Header names and bytes (SimpleHeaderConverter form), in order.
+    pub headers: &'a [(String, Option<Vec<u8>>)],
+}
+
+impl RecordSerializer {
+    /// Serializers for the connector's `key.converter` and `value.converter`. Avro converters
+    /// without `*.schema.registry.url` use `default_registry` (the embedded registry's URL).
+    pub fn new(
+        key: &Converter,
+        value: &Converter,
+        props: &BTreeMap<String, String>,
+        default_registry: Option<&str>,
+    ) -> Result<Self, KafkaError> {
+        Ok(RecordSerializer {
+            key: SideSerializer::new(key, props, "key.converter", true, default_registry)?,
+            value: SideSerializer::new(value, props, "value.converter", false, default_registry)?,
+            key_buf: Vec::with_capacity(256),
+            value_buf: Vec::with_capacity(1024),
+            headers: Vec::new(),
+        })
+    }
+
+    /// Serializes one record (registering its schemas on first sight).
+    pub async fn serialize(&mut self, record: &Record) -> Result<SerializedRecord<'_>, KafkaError> {
+        let has_key = self
+            .key
+            .serialize(&record.topic, record.key_schema.as_ref(), record.key.as_ref(), &mut self.key_buf)
+            .await?;
+        let has_value = match &record.value {
+            None => {
+                self.value_buf.clear();
+                false
+            }
+            Some(v) => {
+                self.value
+                    .serialize(&record.topic, record.value_schema.as_ref(), Some(v), &mut self.value_buf)
+                    .await?
+            }
+        };
+        self.headers.clear();
+        for h in &record.headers {
+            self.headers.push((h.key.clone(), simple_header_value(&h.schema, &h.value)));
+        }
+        Ok(SerializedRecord {
+            key: has_key.then_some(self.key_buf.as_slice()),
+            value: has_value.then_some(self.value_buf.as_slice()),
+            headers: &self.headers,
+        })
+    }
+}
