@@ -5,6 +5,7 @@
 //! (envelope and `source` layout, tombstones, headers, key and value Avro schemas).
 
 mod conformance;
+mod registry_interop;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -135,6 +135,27 @@ fn install() -> Result<PathBuf> {
     Ok(home)
 }
 
+/// A `java` command running the `main` of `class`, another program of `tests/oracle` compiled with
+/// the oracle, on the oracle's classpath (JVM options as for [`DebeziumOracle::start`]). The caller
+/// adds arguments and I/O.
+pub fn java_command(class: &str) -> Result<Command> {
+    let home = debezium_home()?;
+    let classes = home.join("classes");
+    if !classes.join(format!("{class}.class")).is_file() {
+        bail!("{class}.class is not in {}: is tests/oracle/{class}.java there?", classes.display());
+    }
+    let mut cmd = Command::new("java");
+    cmd.arg("-XX:+UseSerialGC");
+    if let Ok(opts) = std::env::var("SLUICE_ORACLE_JAVA_OPTS") {
+        cmd.args(opts.split_whitespace());
+    }
+    let mut classpath = home.join("libs").into_os_string();
+    classpath.push("/*:");
+    classpath.push(classes);
+    cmd.arg("-cp").arg(classpath).arg(class);
+    Ok(cmd)
+}
+
 /// Escapes a key or value for a Java `.properties` file (read as UTF-8).
 fn properties_escape(s: &str, out: &mut String) {
     for c in s.chars() {

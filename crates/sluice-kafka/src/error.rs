@@ -78,6 +78,16 @@ pub enum KafkaError {
     /// The schema registry refused or could not be reached.
     #[error(transparent)]
     Registry(Arc<sluice_registry::RegistryError>),
+    /// Records stayed unacknowledged for too long; the pipeline restarts with a new producer.
+    #[error("{in_flight} records unacknowledged for {waited:?} (broker: {broker}); restarting the producer")]
+    Stalled {
+        /// Records in flight.
+        in_flight: u64,
+        /// How long nothing was acknowledged.
+        waited: Duration,
+        /// The producer's latest broker problem.
+        broker: String,
+    },
     /// A task of the pipeline failed unexpectedly (a bug).
     #[error("internal error: {0}")]
     Internal(String),
@@ -99,6 +109,7 @@ impl KafkaError {
             KafkaError::Record(e) => e.class(),
             KafkaError::Registry(e) => e.class(),
             KafkaError::Internal(_) => ErrorClass::Definite,
+            KafkaError::Stalled { .. } => ErrorClass::Retryable,
             KafkaError::Broker { code, .. } => code_class(*code),
             KafkaError::Client { source, .. } => client_class(source),
         }

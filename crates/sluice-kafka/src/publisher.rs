@@ -53,7 +53,14 @@ pub struct PublisherConfig {
     pub producer: ProducerSettings,
     /// The raw properties (converter sub-properties are read from here).
     pub properties: BTreeMap<String, String>,
+    /// `sluice.delivery.stall.timeout.ms`: records in flight with no acknowledgement for this long
+    /// restart the pipeline with a new producer (a broker that lost its producer state, as a
+    /// restarted in-memory broker does, would otherwise never acknowledge them).
+    pub stall_timeout: Duration,
 }
+
+/// Default of `sluice.delivery.stall.timeout.ms`.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl PublisherConfig {
     /// Parses and validates a connector config; errors name the property.
@@ -67,6 +74,18 @@ impl PublisherConfig {
             topic_creation: TopicCreation::from_connector_properties(props)?,
             producer: ProducerSettings::from_connector_properties(props)?,
             properties: props.clone(),
+            stall_timeout: match props.get("sluice.delivery.stall.timeout.ms") {
+                None => DEFAULT_STALL_TIMEOUT,
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(ms) if ms > 0 => Duration::from_millis(ms),
+                    _ => {
+                        return Err(KafkaError::config(
+                            "sluice.delivery.stall.timeout.ms",
+                            format!("expected a positive number of milliseconds, got '{v}'"),
+                        ));
+                    }
+                },
+            },
         })
     }
 }
@@ -178,7 +197,6 @@ pub async fn run(
         &config.properties,
         default_registry.as_deref(),
     )?;
-    let admin = TopicAdmin::new(&kafka)?;
     let mut backoff = BACKOFF_MIN;
     loop {
         let started = Instant::now();
@@ -187,7 +205,6 @@ pub async fn run(
             kafka: &kafka,
             offsets: offsets.as_ref(),
             key: &key,
-            admin: &admin,
             flush_interval: offset_flush_interval,
             status: &status,
             cancel: &cancel,
@@ -232,7 +249,6 @@ struct Attempt<'a> {
     kafka: &'a KafkaConfig,
     offsets: &'a dyn OffsetStore,
     key: &'a serde_json::Value,
-    admin: &'a TopicAdmin,
     flush_interval: Duration,
     status: &'a PublisherStatus,
     cancel: &'a CancellationToken,
@@ -255,6 +271,9 @@ impl Attempt<'_> {
                 builder.set_last_commit_lsn(Some(o.lsn));
             }
         }
+        // A fresh admin per run: its cache of existing topics must not outlive a broker that
+        // forgot them.
+        let admin = TopicAdmin::new(self.kafka)?;
         let tracker: DeliveryTracker<SourceOffset> = DeliveryTracker::new();
         let producer = Producer::new(self.kafka, &self.config.producer, tracker.clone())?;
         let reader_cancel = self.cancel.child_token();
@@ -277,7 +296,7 @@ impl Attempt<'_> {
             serializer,
             producer: &producer,
             tracker: &tracker,
-            admin: self.admin,
+            admin: &admin,
             topic_creation: self.config.topic_creation.as_ref().filter(|_| self.kafka.topic_creation_enable),
             known_topics: HashSet::new(),
             records: Vec::new(),
@@ -291,6 +310,7 @@ impl Attempt<'_> {
             status: self.status,
         };
         let mut events = handle.events;
+        let mut stall = Stall::new(self.config.stall_timeout);
         let mut beat = tokio::time::interval(Duration::from_millis(500));
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.status.set_state(PublisherState::Running);
@@ -298,15 +318,23 @@ impl Attempt<'_> {
             loop {
                 tokio::select! {
                     biased;
-                    marks = tracker.delivered_marks() => committer.on_delivered(marks?).await?,
+                    marks = tracker.delivered_marks() => {
+                        stall.progress();
+                        committer.on_delivered(marks?).await?;
+                    }
                     event = events.recv() => match event {
-                        Some(event) => pump.on_event(&event, &mut committer).await?,
+                        // A send blocked on a full queue must still notice a stalled producer.
+                        Some(event) => tokio::select! {
+                            r = pump.on_event(&event, &mut committer) => r?,
+                            e = watch_stall(&tracker, &producer, self.config.stall_timeout) => return Err(e),
+                        },
                         None => return Ok(()),
                     },
                     _ = beat.tick() => {
                         pump.heartbeat().await?;
                         committer.maybe_save().await?;
                         self.status.lock().broker = producer.broker_status();
+                        stall.check(tracker.in_flight(), producer.broker_status())?;
                     }
                 }
             }
@@ -341,6 +369,54 @@ impl Attempt<'_> {
             );
         }
         Ok(())
+    }
+}
+
+/// Detects records that stay unacknowledged: the in-flight count must fall now and then.
+struct Stall {
+    timeout: Duration,
+    last_progress: Instant,
+    last_in_flight: u64,
+}
+
+impl Stall {
+    fn new(timeout: Duration) -> Self {
+        Stall { timeout, last_progress: Instant::now(), last_in_flight: 0 }
+    }
+
+    fn progress(&mut self) {
+        self.last_progress = Instant::now();
+    }
+
+    fn check(&mut self, in_flight: u64, broker: Option<String>) -> Result<(), KafkaError> {
+        if in_flight == 0 || in_flight < self.last_in_flight {
+            self.last_progress = Instant::now();
+        }
+        self.last_in_flight = in_flight;
+        if self.last_progress.elapsed() > self.timeout {
+            return Err(KafkaError::Stalled {
+                in_flight,
+                waited: self.timeout,
+                broker: broker.unwrap_or_else(|| "no error reported by the client".into()),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Completes with [`KafkaError::Stalled`] once records have been in flight for `timeout` without
+/// the in-flight count falling.
+async fn watch_stall(
+    tracker: &DeliveryTracker<SourceOffset>,
+    producer: &Producer<SourceOffset>,
+    timeout: Duration,
+) -> KafkaError {
+    let mut stall = Stall::new(timeout);
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Err(e) = stall.check(tracker.in_flight(), producer.broker_status()) {
+            return e;
+        }
     }
 }
 
@@ -414,7 +490,7 @@ impl Pump<'_> {
         for record in &records {
             if !self.known_topics.contains(&record.topic) {
                 if let Some(creation) = self.topic_creation {
-                    self.admin.ensure_topic(&record.topic, &creation.settings_for(&record.topic)).await?;
+                    self.admin.ensure_topic(&record.topic, creation.settings_for(&record.topic)).await?;
                 }
                 self.known_topics.insert(record.topic.clone());
             }

@@ -34,14 +34,22 @@ struct AvroSide {
     client: RegistryClient,
     is_key: bool,
     /// Schema instance (pointer) → the schema kept alive and its id per topic.
-    ids: HashMap<usize, (Arc<Schema>, Vec<(String, u32)>)>,
+    ids: HashMap<usize, CachedSchema>,
+}
+
+/// A schema instance kept alive (so its address is not reused while cached) and its registry id
+/// under each topic it was sent to.
+#[derive(Debug)]
+struct CachedSchema {
+    _schema: Arc<Schema>,
+    ids: Vec<(String, u32)>,
 }
 
 impl AvroSide {
     async fn id(&mut self, topic: &str, schema: &Arc<Schema>) -> Result<u32, KafkaError> {
         let ptr = Arc::as_ptr(schema) as usize;
-        if let Some((_, topics)) = self.ids.get(&ptr)
-            && let Some((_, id)) = topics.iter().find(|(t, _)| t == topic)
+        if let Some(cached) = self.ids.get(&ptr)
+            && let Some((_, id)) = cached.ids.iter().find(|(t, _)| t == topic)
         {
             return Ok(*id);
         }
@@ -58,8 +66,8 @@ impl AvroSide {
         }
         self.ids
             .entry(ptr)
-            .or_insert_with(|| (Arc::clone(schema), Vec::new()))
-            .1
+            .or_insert_with(|| CachedSchema { _schema: Arc::clone(schema), ids: Vec::new() })
+            .ids
             .push((topic.to_owned(), id));
         Ok(id)
     }

@@ -298,6 +298,7 @@ const SLUICE_PROPERTIES: &[&str] = &[
     "sluice.spill.dir",
     "sluice.snapshot.chunk.pages",
     "sluice.logical.decoding.work.mem",
+    "sluice.delivery.stall.timeout.ms",
 ];
 
 /// Families of properties whose names carry a variable part.
