@@ -67,6 +67,14 @@ impl PublisherConfig {
     pub fn from_properties(props: &BTreeMap<String, String>) -> Result<Self, KafkaError> {
         let postgres = PostgresSourceConfig::from_properties(props).map_err(KafkaError::source)?;
         let records = DebeziumConfig::from_properties(props).map_err(KafkaError::record)?;
+        if props.get("exactly.once.support").is_some_and(|v| v.trim().eq_ignore_ascii_case("required")) {
+            return Err(KafkaError::config(
+                "exactly.once.support",
+                "exactly-once delivery through Kafka transactions is not supported yet; remove the \
+                 property (or set it to 'requested') for at-least-once delivery with idempotent \
+                 writes (docs/kafka.md)",
+            ));
+        }
         Ok(PublisherConfig {
             name: postgres.name.clone(),
             postgres,
@@ -566,4 +574,68 @@ fn now() -> Timestamp {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
     Timestamp::Micros(micros)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut p: BTreeMap<String, String> = [
+            ("name", "inventory"),
+            ("connector.class", "io.debezium.connector.postgresql.PostgresConnector"),
+            ("database.hostname", "db"),
+            ("database.user", "u"),
+            ("database.dbname", "d"),
+            ("topic.prefix", "srv"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in extra {
+            p.insert((*k).to_owned(), (*v).to_owned());
+        }
+        p
+    }
+
+    #[test]
+    fn a_debezium_config_is_accepted() {
+        let c = PublisherConfig::from_properties(&props(&[])).unwrap();
+        assert_eq!(c.name, "inventory");
+        assert_eq!(c.stall_timeout, DEFAULT_STALL_TIMEOUT);
+        assert!(c.topic_creation.is_none());
+    }
+
+    #[test]
+    fn exactly_once_required_is_refused_by_name() {
+        let e = PublisherConfig::from_properties(&props(&[("exactly.once.support", "required")])).unwrap_err();
+        assert!(e.to_string().contains("exactly.once.support"), "{e}");
+        PublisherConfig::from_properties(&props(&[("exactly.once.support", "requested")])).unwrap();
+    }
+
+    #[test]
+    fn stall_timeout_is_validated() {
+        let c = PublisherConfig::from_properties(&props(&[("sluice.delivery.stall.timeout.ms", "5000")])).unwrap();
+        assert_eq!(c.stall_timeout, Duration::from_secs(5));
+        for bad in ["0", "-1", "soon"] {
+            let e = PublisherConfig::from_properties(&props(&[("sluice.delivery.stall.timeout.ms", bad)]))
+                .unwrap_err();
+            assert!(e.to_string().contains("sluice.delivery.stall.timeout.ms"), "{e}");
+        }
+    }
+
+    #[test]
+    fn stall_needs_in_flight_records_without_progress() {
+        let mut stall = Stall::new(Duration::from_millis(30));
+        stall.check(0, None).unwrap();
+        std::thread::sleep(Duration::from_millis(40));
+        stall.check(0, None).unwrap(); // nothing in flight: never stalled
+        stall.check(10, None).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        stall.check(5, None).unwrap(); // falling: progress
+        std::thread::sleep(Duration::from_millis(40));
+        let e = stall.check(5, Some("1/1 brokers are down".into())).unwrap_err();
+        assert!(e.to_string().contains("brokers are down"), "{e}");
+        assert!(e.class().is_retryable());
+    }
 }
