@@ -43,11 +43,20 @@ def main():
         "group.id": "sluice-test-unused",
         "enable.auto.commit": False,
         "enable.partition.eof": False,
+        "allow.auto.create.topics": False,
     })
     assignment = []
     for topic in topics:
-        meta = consumer.list_topics(topic, timeout=20)
-        for p in meta.topics[topic].partitions:
+        # Wait for the topic to exist (sluice creates it before its first record).
+        deadline = time.time() + 60
+        while True:
+            meta = consumer.list_topics(topic, timeout=20).topics[topic]
+            if meta.error is None and meta.partitions:
+                break
+            if time.time() > deadline:
+                raise SystemExit(f"topic {topic} does not exist: {meta.error}")
+            time.sleep(0.5)
+        for p in meta.partitions:
             assignment.append(TopicPartition(topic, p, OFFSET_BEGINNING))
     consumer.assign(assignment)
     seen, last, start = 0, time.time(), time.time()

@@ -26,6 +26,8 @@ struct Service {
     bootstrap: String,
     process: Option<SluiceProcess>,
     topic_prefix: String,
+    /// Standalone: offsets and the registry log in files; distributed: in Kafka topics.
+    standalone: bool,
 }
 
 impl Service {
@@ -63,6 +65,7 @@ impl Service {
             bootstrap: broker.bootstrap(),
             process: None,
             topic_prefix: slot.to_owned(),
+            standalone: true,
         })
     }
 
@@ -78,11 +81,13 @@ impl Service {
             format!("127.0.0.1:{}", self.registry_port),
             "--worker-set".into(),
             format!("bootstrap.servers={}", self.bootstrap),
-            // Standalone mode: offsets and the registry log in files (they survive a broker that
-            // forgets everything on restart, as Tansu's memory storage does).
-            "--worker-set".into(),
-            format!("offset.storage.file.filename={}", d.join("data/offsets.json").display()),
         ];
+        if self.standalone {
+            // Offsets and the registry log in files: they survive a broker that forgets everything
+            // on restart, as Tansu's memory storage does.
+            args.push("--worker-set".into());
+            args.push(format!("offset.storage.file.filename={}", d.join("data/offsets.json").display()));
+        }
         for (k, v) in worker {
             args.push("--worker-set".into());
             args.push(format!("{k}={v}"));
@@ -206,8 +211,12 @@ async fn postgres_to_kafka_as_avro_read_by_confluent_clients() -> Result<()> {
     )
     .await?;
     let mut service = Service::new(&db, &broker, "e2e", &[])?;
+    // Distributed mode: the registry's log in `_schemas`, offsets in `connect-offsets`.
+    service.standalone = false;
     service.start(&[])?;
     // Snapshot: 20 reads.
+    let raw = broker.read_all(&service.topic(), PARTITIONS, Some(20), Duration::from_secs(20)).await?;
+    assert_eq!(raw.len(), 20, "records in the topic, read by librdkafka directly:\n{}", service.log());
     let snapshot = service.consume(20, Duration::from_secs(2))?;
     assert_eq!(snapshot.len(), 20, "{snapshot:?}");
     assert!(snapshot.iter().all(|r| op(r) == "r"));
@@ -257,8 +266,24 @@ async fn postgres_to_kafka_as_avro_read_by_confluent_clients() -> Result<()> {
 
     // A clean stop stores the final offset; a restart re-sends nothing.
     service.process().terminate(Duration::from_secs(30))?;
-    let stored = service.offsets().context("offsets file")?;
-    assert!(stored.to_string().contains("lsn_commit"), "{stored}");
+    // The offset is in Kafka Connect's offsets topic, under Connect's key, as Debezium writes it.
+    let offsets = broker.read_all("connect-offsets", 25, None, Duration::from_secs(2)).await?;
+    let ours = offsets
+        .iter()
+        .filter(|r| r.key.as_deref() == Some(br#"["e2e",{"server":"e2e"}]"#.as_slice()))
+        .filter_map(|r| r.value.as_ref())
+        .last()
+        .context("no offset stored under [\"e2e\",{\"server\":\"e2e\"}]")?;
+    let ours: Value = serde_json::from_slice(ours)?;
+    assert!(ours["lsn_commit"].as_u64().is_some() && ours["messageType"] == "COMMIT", "{ours}");
+    let schemas = broker.read_all("_schemas", 1, None, Duration::from_secs(2)).await?;
+    assert!(
+        schemas.iter().any(|r| r
+            .key
+            .as_deref()
+            .is_some_and(|k| String::from_utf8_lossy(k).contains("e2e.public.customers-value"))),
+        "the registry's log lives in _schemas"
+    );
     service.start(&[])?;
     db.exec("INSERT INTO customers VALUES (31, 'after restart', 1)").await?;
     let records = service.consume(expected + 1, Duration::from_secs(3))?;

@@ -608,14 +608,16 @@ mod tests {
 
     #[test]
     fn exactly_once_required_is_refused_by_name() {
-        let e = PublisherConfig::from_properties(&props(&[("exactly.once.support", "required")])).unwrap_err();
+        let e =
+            PublisherConfig::from_properties(&props(&[("exactly.once.support", "required")])).unwrap_err();
         assert!(e.to_string().contains("exactly.once.support"), "{e}");
         PublisherConfig::from_properties(&props(&[("exactly.once.support", "requested")])).unwrap();
     }
 
     #[test]
     fn stall_timeout_is_validated() {
-        let c = PublisherConfig::from_properties(&props(&[("sluice.delivery.stall.timeout.ms", "5000")])).unwrap();
+        let c = PublisherConfig::from_properties(&props(&[("sluice.delivery.stall.timeout.ms", "5000")]))
+            .unwrap();
         assert_eq!(c.stall_timeout, Duration::from_secs(5));
         for bad in ["0", "-1", "soon"] {
             let e = PublisherConfig::from_properties(&props(&[("sluice.delivery.stall.timeout.ms", bad)]))
