@@ -272,7 +272,7 @@ async fn postgres_to_kafka_as_avro_read_by_confluent_clients() -> Result<()> {
         .iter()
         .filter(|r| r.key.as_deref() == Some(br#"["e2e",{"server":"e2e"}]"#.as_slice()))
         .filter_map(|r| r.value.as_ref())
-        .last()
+        .next_back()
         .context("no offset stored under [\"e2e\",{\"server\":\"e2e\"}]")?;
     let ours: Value = serde_json::from_slice(ours)?;
     assert!(ours["lsn_commit"].as_u64().is_some() && ours["messageType"] == "COMMIT", "{ours}");

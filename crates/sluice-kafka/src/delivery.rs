@@ -45,6 +45,8 @@ struct State<M> {
     marks: VecDeque<(u64, M)>,
     /// The first delivery error.
     error: Option<KafkaError>,
+    /// When a record was last acknowledged (or the tracker created): stall detection.
+    last_ack: std::time::Instant,
 }
 
 impl<M> Clone for DeliveryTracker<M> {
@@ -64,6 +66,7 @@ impl<M> Default for DeliveryTracker<M> {
                     acked_ahead: 0,
                     marks: VecDeque::new(),
                     error: None,
+                    last_ack: std::time::Instant::now(),
                 }),
                 changed: Notify::new(),
                 failed: AtomicBool::new(false),
@@ -103,7 +106,15 @@ impl<M: Send + 'static> DeliveryTracker<M> {
         let mut st = self.lock();
         let end = st.next_seq;
         let complete = end <= st.acked_below;
-        st.marks.push_back((end, position));
+        // No record sent since the previous mark: the new one replaces it (marks stay bounded by
+        // records in flight, not by the source's transaction rate).
+        if let Some(last) = st.marks.back_mut()
+            && last.0 == end
+        {
+            last.1 = position;
+        } else {
+            st.marks.push_back((end, position));
+        }
         drop(st);
         if complete {
             self.shared.changed.notify_waiters();
@@ -143,6 +154,17 @@ impl<M: Send + 'static> DeliveryTracker<M> {
         st.next_seq - st.acked_below - st.acked_ahead
     }
 
+    /// How long records have been in flight without any acknowledgement (zero when none are in
+    /// flight): what a stall watchdog compares with its timeout.
+    pub fn unacknowledged_for(&self) -> std::time::Duration {
+        let st = self.lock();
+        if st.next_seq == st.acked_below + st.acked_ahead {
+            std::time::Duration::ZERO
+        } else {
+            st.last_ack.elapsed()
+        }
+    }
+
     /// The first delivery error, if any.
     pub fn failure(&self) -> Option<KafkaError> {
         if !self.shared.failed.load(Ordering::Acquire) {
@@ -155,6 +177,10 @@ impl<M: Send + 'static> DeliveryTracker<M> {
     pub(crate) fn next_seq(&self) -> u64 {
         let mut st = self.lock();
         let seq = st.next_seq;
+        if st.next_seq == st.acked_below + st.acked_ahead {
+            // Nothing was in flight: the wait for an acknowledgement starts now.
+            st.last_ack = std::time::Instant::now();
+        }
         st.next_seq += 1;
         seq
     }
@@ -200,6 +226,7 @@ impl<M: Send + 'static> DeliveryTracker<M> {
                     return;
                 }
                 st.ahead[index] = true;
+                st.last_ack = std::time::Instant::now();
                 st.acked_ahead += 1;
                 while st.ahead.front() == Some(&true) {
                     st.ahead.pop_front();

@@ -159,6 +159,14 @@ impl LogTopic {
                 Err((e, _)) => return Err(KafkaError::client(context(), e)),
             }
         }
+        if last < 0 {
+            // Reading "through the marker" needs its real offset; an unknown one would end the
+            // read early and return stale state.
+            return Err(KafkaError::Corrupt {
+                context: context(),
+                message: format!("the broker acknowledged the write without an offset ({last})"),
+            });
+        }
         Ok(last)
     }
 

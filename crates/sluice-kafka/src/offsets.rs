@@ -206,7 +206,8 @@ fn replace_file(path: &Path, body: &[u8]) -> Result<(), KafkaError> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| io("creating the directory of", e))?;
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
+    // Unique per write: a cancelled save's blocking write may still be running.
+    tmp_name.push(format!(".{}.tmp", unique_marker()));
     let tmp = dir.join(tmp_name);
     let mut file = std::fs::File::create(&tmp).map_err(|e| io("writing", e))?;
     file.write_all(body).and_then(|()| file.sync_all()).map_err(|e| io("writing", e))?;
@@ -241,7 +242,12 @@ mod tests {
         assert_eq!(fresh.load(&other).await.unwrap(), Some(json!({"lsn": 1})));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains(r#""[\"inventory\",{\"server\":\"dbserver1\"}]""#), "{text}");
-        assert!(!dir.path().join("sub/offsets.json.tmp").exists());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
     #[tokio::test]

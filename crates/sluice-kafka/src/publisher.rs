@@ -183,6 +183,8 @@ impl PublisherStatus {
 /// Exponential backoff between pipeline restarts: 1 s doubling to 60 s, reset after a healthy run.
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// How long a stopping connector waits for in-flight records, and then for its final offset write.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
 /// A run this long counts as healthy and resets the backoff.
 const HEALTHY_RUN: Duration = Duration::from_secs(30);
 
@@ -198,7 +200,6 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<(), KafkaError> {
     let key = partition_key(&config.name, &config.records.topic_prefix);
-    let mut builder = RecordBuilder::new(config.records.clone());
     let mut serializer = RecordSerializer::new(
         &config.records.key_converter,
         &config.records.value_converter,
@@ -217,6 +218,9 @@ pub async fn run(
             status: &status,
             cancel: &cancel,
         };
+        // A fresh record builder per run: the reader's relation versions start again at 1, so a
+        // schema cache (and transaction state) from a previous run could be wrong after DDL.
+        let mut builder = RecordBuilder::new(config.records.clone());
         let result = attempt.run(&mut builder, &mut serializer).await;
         match result {
             Ok(()) => {
@@ -268,7 +272,11 @@ impl Attempt<'_> {
         builder: &mut RecordBuilder,
         serializer: &mut RecordSerializer,
     ) -> Result<(), KafkaError> {
-        let stored = match self.offsets.load(self.key).await? {
+        let loaded = tokio::select! {
+            loaded = self.offsets.load(self.key) => loaded?,
+            () = self.cancel.cancelled() => return Ok(()),
+        };
+        let stored = match loaded {
             Some(v) => Some(SourceOffset::from_json(&v).map_err(KafkaError::record)?),
             None => None,
         };
@@ -318,7 +326,6 @@ impl Attempt<'_> {
             status: self.status,
         };
         let mut events = handle.events;
-        let mut stall = Stall::new(self.config.stall_timeout);
         let mut beat = tokio::time::interval(Duration::from_millis(500));
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.status.set_state(PublisherState::Running);
@@ -326,9 +333,17 @@ impl Attempt<'_> {
             loop {
                 tokio::select! {
                     biased;
-                    marks = tracker.delivered_marks() => {
-                        stall.progress();
-                        committer.on_delivered(marks?).await?;
+                    marks = tracker.delivered_marks() => committer.on_delivered(marks?).await?,
+                    // Before events: a busy source must not starve heartbeats and the watchdog.
+                    _ = beat.tick() => {
+                        let heartbeat = pump.heartbeat();
+                        tokio::select! {
+                            r = heartbeat => r?,
+                            e = watch_stall(&tracker, &producer, self.config.stall_timeout) => return Err(e),
+                        }
+                        committer.maybe_save().await?;
+                        self.status.lock().broker = producer.broker_status();
+                        check_stall(&tracker, &producer, self.config.stall_timeout)?;
                     }
                     event = events.recv() => match event {
                         // A send blocked on a full queue must still notice a stalled producer.
@@ -338,18 +353,14 @@ impl Attempt<'_> {
                         },
                         None => return Ok(()),
                     },
-                    _ = beat.tick() => {
-                        pump.heartbeat().await?;
-                        committer.maybe_save().await?;
-                        self.status.lock().broker = producer.broker_status();
-                        stall.check(tracker.in_flight(), producer.broker_status())?;
-                    }
                 }
             }
         }
         .await;
         reader_cancel.cancel();
-        // Whatever happened, the reader must stop before the next attempt starts another one.
+        // Whatever happened, the reader must stop before the next attempt starts another one; it
+        // may be blocked sending into the channel, so the receiving end goes first.
+        drop(events);
         let reader_result = handle.task.await;
         pumped?;
         match reader_result {
@@ -358,7 +369,7 @@ impl Attempt<'_> {
             Err(join) => return Err(KafkaError::Internal(format!("the reader task failed: {join}"))),
         }
         // Clean stop: wait for in-flight records, then store the final offset.
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + SHUTDOWN_DRAIN;
         while tracker.in_flight() > 0 && Instant::now() < deadline {
             tokio::select! {
                 marks = tracker.delivered_marks() => committer.on_delivered(marks?).await?,
@@ -368,7 +379,12 @@ impl Attempt<'_> {
         if let Ok(marks) = tokio::time::timeout(Duration::from_millis(10), tracker.delivered_marks()).await {
             committer.on_delivered(marks?).await?;
         }
-        committer.save().await?;
+        match tokio::time::timeout(SHUTDOWN_DRAIN, committer.save()).await {
+            Ok(saved) => saved?,
+            Err(_) => {
+                tracing::warn!(connector = %self.config.name, "the final offset could not be stored in time; the records after the previous one will be sent again on restart")
+            }
+        }
         if tracker.in_flight() > 0 {
             tracing::warn!(
                 connector = %self.config.name,
@@ -380,52 +396,35 @@ impl Attempt<'_> {
     }
 }
 
-/// Detects records that stay unacknowledged: the in-flight count must fall now and then.
-struct Stall {
-    timeout: Duration,
-    last_progress: Instant,
-    last_in_flight: u64,
-}
-
-impl Stall {
-    fn new(timeout: Duration) -> Self {
-        Stall { timeout, last_progress: Instant::now(), last_in_flight: 0 }
-    }
-
-    fn progress(&mut self) {
-        self.last_progress = Instant::now();
-    }
-
-    fn check(&mut self, in_flight: u64, broker: Option<String>) -> Result<(), KafkaError> {
-        if in_flight == 0 || in_flight < self.last_in_flight {
-            self.last_progress = Instant::now();
-        }
-        self.last_in_flight = in_flight;
-        if self.last_progress.elapsed() > self.timeout {
-            return Err(KafkaError::Stalled {
-                in_flight,
-                waited: self.timeout,
-                broker: broker.unwrap_or_else(|| "no error reported by the client".into()),
-            });
-        }
-        Ok(())
-    }
-}
-
-/// Completes with [`KafkaError::Stalled`] once records have been in flight for `timeout` without
-/// the in-flight count falling.
+/// Completes with [`KafkaError::Stalled`] once records have been in flight for `timeout` with no
+/// acknowledgement at all (a slow but healthy broker acknowledges something now and then).
 async fn watch_stall(
     tracker: &DeliveryTracker<SourceOffset>,
     producer: &Producer<SourceOffset>,
     timeout: Duration,
 ) -> KafkaError {
-    let mut stall = Stall::new(timeout);
     loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        if let Err(e) = stall.check(tracker.in_flight(), producer.broker_status()) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Err(e) = check_stall(tracker, producer, timeout) {
             return e;
         }
     }
+}
+
+fn check_stall(
+    tracker: &DeliveryTracker<SourceOffset>,
+    producer: &Producer<SourceOffset>,
+    timeout: Duration,
+) -> Result<(), KafkaError> {
+    let waited = tracker.unacknowledged_for();
+    if waited > timeout {
+        return Err(KafkaError::Stalled {
+            in_flight: tracker.in_flight(),
+            waited,
+            broker: producer.broker_status().unwrap_or_else(|| "no error reported by the client".into()),
+        });
+    }
+    Ok(())
 }
 
 /// Turns source events into produced records and delivery marks.
@@ -463,9 +462,12 @@ impl Pump<'_> {
                 self.position.lsn = self.position.lsn.max(*lsn);
                 mark = Some(self.position);
             }
-            SourceEvent::SnapshotCompleted { consistent_point } => {
+            SourceEvent::SnapshotCompleted { .. } => {
+                // Only the flag: the consistent point may be a temporary slot's (re-snapshot on an
+                // existing slot), and the real slot replays from its own position after it; a
+                // restart must resume there, not at the consistent point. A new slot's own
+                // confirmed position already is its consistent point.
                 self.position.snapshot_completed = true;
-                self.position.lsn = self.position.lsn.max(*consistent_point);
                 mark = Some(self.position);
             }
             SourceEvent::Change(c) => {
@@ -624,20 +626,5 @@ mod tests {
                 .unwrap_err();
             assert!(e.to_string().contains("sluice.delivery.stall.timeout.ms"), "{e}");
         }
-    }
-
-    #[test]
-    fn stall_needs_in_flight_records_without_progress() {
-        let mut stall = Stall::new(Duration::from_millis(30));
-        stall.check(0, None).unwrap();
-        std::thread::sleep(Duration::from_millis(40));
-        stall.check(0, None).unwrap(); // nothing in flight: never stalled
-        stall.check(10, None).unwrap();
-        std::thread::sleep(Duration::from_millis(20));
-        stall.check(5, None).unwrap(); // falling: progress
-        std::thread::sleep(Duration::from_millis(40));
-        let e = stall.check(5, Some("1/1 brokers are down".into())).unwrap_err();
-        assert!(e.to_string().contains("brokers are down"), "{e}");
-        assert!(e.class().is_retryable());
     }
 }

@@ -71,7 +71,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<()> {
 
     // Distributed mode keeps state in Kafka; standalone mode keeps it in files.
     let state_in_kafka = kafka.as_ref().filter(|k| k.offsets_file.is_none());
-    let mut tasks = Vec::new();
+    let mut registry_task = None;
     let registry_url = if options.registry_listen == "off" {
         None
     } else {
@@ -86,7 +86,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<()> {
         let addr = listener.local_addr()?;
         tracing::info!("schema registry at http://{addr}");
         let c = cancel.clone();
-        tasks.push(sluice_core::task::spawn_named("schema-registry", async move {
+        registry_task = Some(sluice_core::task::spawn_named("schema-registry", async move {
             sluice_registry::server::serve(listener, registry, c).await.context("schema registry server")
         }));
         Some(format!("http://{addr}"))
@@ -98,6 +98,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<()> {
             (None, Some(file)) => Arc::new(FileOffsetStore::new(file)),
             (None, None) => Arc::new(FileOffsetStore::new(options.data_dir.join("offsets.json"))),
         };
+    let mut tasks = Vec::new();
     for path in &options.connectors {
         let props = connector_file::load(path, &[])?;
         let config = PublisherConfig::from_properties(&props)
@@ -124,10 +125,14 @@ pub(crate) async fn run(options: RunOptions) -> Result<()> {
             run.await.with_context(|| format!("connector '{name}'"))
         }));
     }
-    if tasks.is_empty() {
+    if tasks.is_empty() && registry_task.is_none() {
         bail!("nothing to run: no connectors given and the registry is off");
     }
     let mut first_error = None;
+    // Connectors end on cancellation or a definite failure; once all have ended, so does the
+    // service (a supervisor then sees the exit code). With no connectors, the registry alone
+    // runs until cancelled.
+    let only_registry = tasks.is_empty();
     for task in tasks {
         match task.await {
             Ok(Ok(())) => {}
@@ -137,6 +142,20 @@ pub(crate) async fn run(options: RunOptions) -> Result<()> {
             }
             Err(join) => {
                 first_error.get_or_insert(anyhow::anyhow!("a task panicked: {join}"));
+            }
+        }
+    }
+    if !only_registry {
+        cancel.cancel();
+    }
+    if let Some(task) = registry_task {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(join) => {
+                first_error.get_or_insert(anyhow::anyhow!("the registry task panicked: {join}"));
             }
         }
     }

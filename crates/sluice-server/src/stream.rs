@@ -251,9 +251,13 @@ async fn print_events(
                     Some(c.end_lsn)
                 }
                 SourceEvent::Progress { lsn } => Some(*lsn),
-                SourceEvent::SnapshotCompleted { consistent_point } => {
+                SourceEvent::SnapshotCompleted { .. } => {
+                    // Only the flag: the consistent point may be a temporary slot's, and the real
+                    // slot replays from its own position after it (see sluice_kafka::publisher).
                     position.snapshot_completed = true;
-                    Some(*consistent_point)
+                    out.flush()?;
+                    store.save(position)?;
+                    None
                 }
                 SourceEvent::Change(c) => {
                     summary.changes += 1;
@@ -274,9 +278,7 @@ async fn print_events(
                 acks.confirm(lsn);
                 position.lsn = position.lsn.max(lsn);
                 unsaved = true;
-                if matches!(event, SourceEvent::SnapshotCompleted { .. })
-                    || last_save.elapsed() > Duration::from_secs(1)
-                {
+                if last_save.elapsed() > Duration::from_secs(1) {
                     store.save(position)?;
                     unsaved = false;
                     last_save = Instant::now();
