@@ -255,8 +255,6 @@ async fn print_events(
                     // Only the flag: the consistent point may be a temporary slot's, and the real
                     // slot replays from its own position after it (see sluice_kafka::publisher).
                     position.snapshot_completed = true;
-                    out.flush()?;
-                    store.save(position)?;
                     None
                 }
                 SourceEvent::Change(c) => {
@@ -273,6 +271,12 @@ async fn print_events(
                 SourceEvent::Begin(_) => None,
             };
             printer.print(&event, &mut out)?;
+            if matches!(event, SourceEvent::SnapshotCompleted { .. }) {
+                // After the records it completes (the last snapshot row) are out.
+                out.flush()?;
+                store.save(position)?;
+                last_save = Instant::now();
+            }
             if let Some(lsn) = durable_at {
                 out.flush()?;
                 acks.confirm(lsn);
