@@ -318,6 +318,12 @@ impl RecordBuilder {
         }
     }
 
+    /// Forgets the cached table schemas. Call it whenever a new reader starts: relation versions
+    /// restart at 1 with every reader, so a cached version could describe an older shape.
+    pub fn forget_tables(&mut self) {
+        self.tables.clear();
+    }
+
     /// The schemas of a table version (built once and cached by relation id and version).
     pub fn table_schemas(&mut self, table: &TableSchema) -> Result<Arc<TableRecordSchemas>, DebeziumError> {
         if let Some((version, s)) = self.tables.get(&table.relation_id)

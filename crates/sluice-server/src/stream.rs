@@ -104,6 +104,7 @@ pub(crate) async fn run_until_cancelled(
     let mut printer = Printer::new(&records, format);
     let mut total = Summary::default();
     loop {
+        printer.forget_tables();
         let offset = store.load()?;
         let handle = reader::spawn(config.clone(), offset, cancel.child_token());
         let (summary, drained) =
@@ -148,6 +149,13 @@ impl Printer {
                     records: Vec::new(),
                 }
             }
+        }
+    }
+
+    /// Forgets cached table schemas (a new reader numbers relation versions from 1 again).
+    fn forget_tables(&mut self) {
+        if let Printer::Debezium { builder, .. } = self {
+            builder.forget_tables();
         }
     }
 

@@ -997,3 +997,18 @@ fn heartbeats_follow_the_interval_and_never_split_a_transaction() {
     off.heartbeat_due(at(1_000_000), &mut none);
     assert!(none.is_empty());
 }
+
+#[test]
+fn forgotten_table_schemas_are_rebuilt_for_a_new_reader() {
+    // A new reader numbers relation versions from 1 again: after DDL between two readers, version
+    // 1 may describe another shape, so the cache is cleared when a reader starts.
+    let mut b = RecordBuilder::new(config(&[]));
+    let v1 = customers(1);
+    let s1 = b.table_schemas(&v1).unwrap();
+    let mut changed = (*customers(1)).clone();
+    changed.columns.pop();
+    b.forget_tables();
+    let s2 = b.table_schemas(&changed).unwrap();
+    assert!(!Arc::ptr_eq(&s1, &s2));
+    assert_ne!(s1.value, s2.value);
+}
