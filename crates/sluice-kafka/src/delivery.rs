@@ -282,10 +282,18 @@ mod tests {
         t.delivered(s2[0], Ok((0, 1)));
         assert_eq!(ready(&t).await.unwrap().unwrap(), vec!["b"]);
         assert_eq!(t.in_flight(), 0);
-        // A mark with nothing in flight is complete at once.
+        // A mark with nothing in flight is complete at once; a mark with no record sent since the
+        // previous one replaces it (it completes at the same moment).
         t.mark("c");
         t.mark("d");
-        assert_eq!(ready(&t).await.unwrap().unwrap(), vec!["c", "d"]);
+        assert_eq!(ready(&t).await.unwrap().unwrap(), vec!["d"]);
+        let s3 = send(&t, 1);
+        t.mark("e");
+        t.mark("f");
+        let _ = send(&t, 1);
+        t.mark("g");
+        t.delivered(s3[0], Ok((0, 2)));
+        assert_eq!(ready(&t).await.unwrap().unwrap(), vec!["f"], "g waits for its own record");
     }
 
     #[tokio::test]
