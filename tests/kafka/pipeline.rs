@@ -336,40 +336,69 @@ fn check_workload(records: &[Value], from: i32, count: i32) -> (usize, usize) {
     (records.len(), duplicates)
 }
 
+/// A running service streaming a workload: the (empty) snapshot is done and some of the workload's
+/// changes are already stored as delivered.
+struct Streaming {
+    broker: Broker,
+    db: TestDb,
+    service: Service,
+    load: tokio::task::JoinHandle<Result<()>>,
+    from: i32,
+    count: i32,
+}
+
+impl Streaming {
+    async fn start(
+        name: &str,
+        connector: &[(&str, &str)],
+        worker: &[(&str, &str)],
+        count: i32,
+        pause: Duration,
+    ) -> Result<Streaming> {
+        init_tracing();
+        let broker = Broker::start()?;
+        let db = TestDb::create(&format!("kafka_{name}")).await?;
+        db.exec("CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, balance numeric(10,2))")
+            .await?;
+        let mut service = Service::new(&db, &broker, name, connector)?;
+        service.start(worker)?;
+        // Stream only: the (empty) snapshot is done once an offset with a commit position is stored.
+        wait_until("the snapshot to complete", Duration::from_secs(60), || {
+            service.offsets().is_some_and(|o| o.to_string().contains("lsn_commit"))
+        })
+        .await
+        .with_context(|| service.log())?;
+        let from = 1;
+        let load = {
+            let db =
+                TestDb { name: db.name.clone(), cluster: db.cluster.clone(), client: db.connect().await? };
+            tokio::spawn(async move { workload(&db, from, count, pause).await })
+        };
+        wait_until("some changes delivered", Duration::from_secs(60), || {
+            service.offsets().is_some_and(|o| o.to_string().contains("txId"))
+        })
+        .await
+        .with_context(|| service.log())?;
+        Ok(Streaming { broker, db, service, load, from, count })
+    }
+
+    /// Records the workload produces: one create per key, plus an update of every third.
+    fn expected_for(from: i32, count: i32) -> usize {
+        count as usize + (from..from + count).filter(|i| (i + 1) % 3 == 0 && i + 1 < from + count).count()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_stream_then_restart_loses_nothing() -> Result<()> {
-    init_tracing();
-    let broker = Broker::start()?;
-    let db = TestDb::create("kafka_kill9").await?;
-    db.exec("CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, balance numeric(10,2))").await?;
-    let mut service = Service::new(&db, &broker, "kill9", &[])?;
-    service.start(&[])?;
-    let (from, count) = (1, 600);
-    // Stream only: the (empty) snapshot is done once an offset with a commit position is stored.
-    wait_until("the snapshot to complete", Duration::from_secs(60), || {
-        service.offsets().is_some_and(|o| o.to_string().contains("lsn_commit"))
-    })
-    .await
-    .with_context(|| service.log())?;
-    let load = {
-        let db = TestDb { name: db.name.clone(), cluster: db.cluster.clone(), client: db.connect().await? };
-        tokio::spawn(async move { workload(&db, from, count, Duration::from_millis(5)).await })
-    };
+    let Streaming { broker: _broker, db: _db, mut service, load, from, count } =
+        Streaming::start("kill9", &[], &[], 600, Duration::from_millis(5)).await?;
+    let expected = Streaming::expected_for(from, count);
     // Kill it while the workload runs and records are in flight.
-    let start = std::time::Instant::now();
-    wait_until("some changes delivered", Duration::from_secs(60), || {
-        service.offsets().is_some_and(|o| o.to_string().contains("txId"))
-    })
-    .await
-    .with_context(|| service.log())?;
     tokio::time::sleep(Duration::from_millis(700)).await;
     service.process().kill9()?;
-    tracing::info!("killed sluice after {:?}", start.elapsed());
     tokio::time::sleep(Duration::from_secs(1)).await;
     service.start(&[])?;
     load.await??;
-    let expected =
-        count as usize + (from..from + count).filter(|i| (i + 1) % 3 == 0 && i + 1 < from + count).count();
     let records = service.consume(expected, Duration::from_secs(4))?;
     let (total, duplicates) = check_workload(&records, from, count);
     tracing::info!(total, duplicates, "records after kill -9 and restart");
@@ -380,29 +409,16 @@ async fn kill_9_mid_stream_then_restart_loses_nothing() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_mid_stream_holds_back_and_resumes_without_loss() -> Result<()> {
-    init_tracing();
-    let broker = Broker::start()?;
-    let db = TestDb::create("kafka_outage").await?;
-    db.exec("CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, balance numeric(10,2))").await?;
-    let mut service = Service::new(&db, &broker, "outage", &[])?;
     // Notice the frozen broker within seconds.
-    service.start(&[("producer.socket.timeout.ms", "3000")])?;
-    let (from, count) = (1, 400);
-    // Stream only: the (empty) snapshot is done once an offset with a commit position is stored.
-    wait_until("the snapshot to complete", Duration::from_secs(60), || {
-        service.offsets().is_some_and(|o| o.to_string().contains("lsn_commit"))
-    })
-    .await
-    .with_context(|| service.log())?;
-    let load = {
-        let db = TestDb { name: db.name.clone(), cluster: db.cluster.clone(), client: db.connect().await? };
-        tokio::spawn(async move { workload(&db, from, count, Duration::from_millis(10)).await })
-    };
-    wait_until("some changes delivered", Duration::from_secs(60), || {
-        service.offsets().is_some_and(|o| o.to_string().contains("txId"))
-    })
-    .await
-    .with_context(|| service.log())?;
+    let Streaming { broker, db: _db, mut service, load, from, count } = Streaming::start(
+        "outage",
+        &[],
+        &[("producer.socket.timeout.ms", "3000")],
+        400,
+        Duration::from_millis(10),
+    )
+    .await?;
+    let expected = Streaming::expected_for(from, count);
     // The broker stops answering for 8 s mid-stream.
     broker.pause()?;
     // Offsets already acknowledged are stored within a flush interval; after that nothing moves.
@@ -414,8 +430,6 @@ async fn a_broker_outage_mid_stream_holds_back_and_resumes_without_loss() -> Res
     assert_eq!(frozen_at, during, "nothing may be stored as delivered while the broker is frozen");
     assert!(service.process().is_running(), "sluice must wait out the outage:\n{}", service.log());
     load.await??;
-    let expected =
-        count as usize + (from..from + count).filter(|i| (i + 1) % 3 == 0 && i + 1 < from + count).count();
     let records = service.consume(expected, Duration::from_secs(4))?;
     let (total, duplicates) = check_workload(&records, from, count);
     assert_eq!(total, expected + duplicates);
@@ -426,27 +440,14 @@ async fn a_broker_outage_mid_stream_holds_back_and_resumes_without_loss() -> Res
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_mid_stream_is_recovered_from_the_stored_offset() -> Result<()> {
-    init_tracing();
-    let broker = Broker::start()?;
-    let db = TestDb::create("kafka_restart").await?;
-    db.exec("CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, balance numeric(10,2))").await?;
-    let mut service = Service::new(&db, &broker, "restart", &[("sluice.delivery.stall.timeout.ms", "4000")])?;
-    service.start(&[("producer.socket.timeout.ms", "3000")])?;
-    wait_until("the snapshot to complete", Duration::from_secs(60), || {
-        service.offsets().is_some_and(|o| o.to_string().contains("lsn_commit"))
-    })
-    .await
-    .with_context(|| service.log())?;
-    let (from, count) = (1, 500);
-    let load = {
-        let db = TestDb { name: db.name.clone(), cluster: db.cluster.clone(), client: db.connect().await? };
-        tokio::spawn(async move { workload(&db, from, count, Duration::from_millis(10)).await })
-    };
-    wait_until("some changes delivered", Duration::from_secs(60), || {
-        service.offsets().is_some_and(|o| o.to_string().contains("txId"))
-    })
-    .await
-    .with_context(|| service.log())?;
+    let Streaming { broker, db, mut service, load, .. } = Streaming::start(
+        "restart",
+        &[("sluice.delivery.stall.timeout.ms", "4000")],
+        &[("producer.socket.timeout.ms", "3000")],
+        500,
+        Duration::from_millis(10),
+    )
+    .await?;
     // Tansu keeps everything in memory: the restarted broker has no topics, no records and no
     // producer state, so the old producer's records are never acknowledged. sluice must notice
     // (no acknowledgement within sluice.delivery.stall.timeout.ms), replace the producer, re-create
