@@ -476,3 +476,75 @@ async fn a_broker_restart_mid_stream_is_recovered_from_the_stored_offset() -> Re
     service.process().terminate(Duration::from_secs(30))?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connector_status_names_the_outage_and_recovers() -> Result<()> {
+    use sluice_kafka::publisher::{self, PublisherConfig, PublisherState, PublisherStatus};
+    init_tracing();
+    let broker = Broker::start()?;
+    let db = TestDb::create("kafka_status").await?;
+    db.exec("CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, balance numeric(10,2))").await?;
+    let props: BTreeMap<String, String> = [
+        ("name", "status"),
+        ("connector.class", "io.debezium.connector.postgresql.PostgresConnector"),
+        ("database.hostname", "127.0.0.1"),
+        ("database.user", "postgres"),
+        ("database.dbname", db.name.as_str()),
+        ("database.sslmode", "disable"),
+        ("topic.prefix", "status"),
+        ("slot.name", "status"),
+        ("publication.name", "status"),
+        ("table.include.list", "public.customers"),
+        ("key.converter", "org.apache.kafka.connect.json.JsonConverter"),
+        ("value.converter", "org.apache.kafka.connect.json.JsonConverter"),
+        ("sluice.delivery.stall.timeout.ms", "3000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .chain([("database.port".to_owned(), db.port().to_string())])
+    .collect();
+    let config = PublisherConfig::from_properties(&props)?;
+    let mut kafka = broker.config();
+    kafka.producer.insert("socket.timeout.ms".into(), "2000".into());
+    let dir = tempfile::tempdir()?;
+    let offsets = std::sync::Arc::new(sluice_kafka::FileOffsetStore::new(dir.path().join("offsets.json")));
+    let status = PublisherStatus::default();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(publisher::run(
+        config,
+        kafka,
+        offsets,
+        None,
+        Duration::from_millis(200),
+        status.clone(),
+        cancel.clone(),
+    ));
+    let state = || status.snapshot().state;
+    wait_until("running", Duration::from_secs(60), || state() == PublisherState::Running).await?;
+    db.exec("INSERT INTO customers VALUES (1, 'a', 1)").await?;
+    wait_until("the first change stored", Duration::from_secs(60), || {
+        status.snapshot().stored.is_some_and(|o| o.tx_id.is_some())
+    })
+    .await?;
+    let before = status.snapshot().stored.map_or(0, |o| o.lsn.0);
+    broker.pause()?;
+    db.exec("INSERT INTO customers VALUES (2, 'b', 2)").await?;
+    wait_until(
+        "the outage in the status",
+        Duration::from_secs(60),
+        || matches!(state(), PublisherState::Retrying { ref reason } if reason.contains("unacknowledged")),
+    )
+    .await
+    .with_context(|| format!("{:?}", status.snapshot()))?;
+    broker.resume()?;
+    wait_until("recovered", Duration::from_secs(90), || {
+        let s = status.snapshot();
+        s.state == PublisherState::Running && s.stored.is_some_and(|o| o.lsn.0 > before) && s.broker.is_none()
+    })
+    .await
+    .with_context(|| format!("{:?}", status.snapshot()))?;
+    cancel.cancel();
+    task.await??;
+    assert_eq!(state(), PublisherState::Stopped);
+    Ok(())
+}

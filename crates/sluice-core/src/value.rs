@@ -240,6 +240,16 @@ pub enum Timestamp {
     NegativeInfinity,
 }
 
+impl Timestamp {
+    /// The current wall-clock time (processing time, for envelope `ts_*` fields).
+    pub fn now() -> Timestamp {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        Timestamp::Micros(micros)
+    }
+}
+
 /// A row's values, aligned with [`crate::TableSchema::columns`].
 #[derive(Clone, PartialEq, Debug, Default)]
 pub struct Row(pub Vec<Value>);

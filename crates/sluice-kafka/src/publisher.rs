@@ -481,7 +481,7 @@ impl Pump<'_> {
             }
             SourceEvent::Begin(_) => {}
         }
-        self.builder.on_event(event, now(), &mut self.records).map_err(KafkaError::record)?;
+        self.builder.on_event(event, Timestamp::now(), &mut self.records).map_err(KafkaError::record)?;
         self.send_records().await?;
         if let Some(m) = mark {
             self.tracker.mark(m);
@@ -490,7 +490,7 @@ impl Pump<'_> {
     }
 
     async fn heartbeat(&mut self) -> Result<(), KafkaError> {
-        self.builder.heartbeat_due(now(), &mut self.records);
+        self.builder.heartbeat_due(Timestamp::now(), &mut self.records);
         self.send_records().await
     }
 
@@ -569,13 +569,6 @@ impl Committer<'_> {
         self.last_save = Instant::now();
         Ok(())
     }
-}
-
-fn now() -> Timestamp {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-    Timestamp::Micros(micros)
 }
 
 #[cfg(test)]

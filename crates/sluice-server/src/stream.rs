@@ -162,7 +162,7 @@ impl Printer {
     /// Prints a heartbeat record if one is due (Debezium format only).
     fn heartbeat(&mut self, out: &mut impl Write) -> Result<()> {
         if let Printer::Debezium { builder, key, value, records } = self {
-            builder.heartbeat_due(now(), records);
+            builder.heartbeat_due(Timestamp::now(), records);
             for record in records.drain(..) {
                 write_record(out, &record, key, value)?;
             }
@@ -180,7 +180,7 @@ impl Printer {
                 }
             }
             Printer::Debezium { builder, key, value, records } => {
-                builder.on_event(event, now(), records)?;
+                builder.on_event(event, Timestamp::now(), records)?;
                 for record in records.drain(..) {
                     write_record(out, &record, key, value)?;
                 }
@@ -188,13 +188,6 @@ impl Printer {
         }
         Ok(())
     }
-}
-
-fn now() -> Timestamp {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-    Timestamp::Micros(micros)
 }
 
 /// `{"topic":..,"key":..,"value":..,"headers":{..}}` with key, value and header values exactly as
