@@ -548,3 +548,60 @@ async fn the_connector_status_names_the_outage_and_recovers() -> Result<()> {
     assert_eq!(state(), PublisherState::Stopped);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sink_consumer_decodes_what_the_publisher_wrote() -> Result<()> {
+    use sluice_debezium::connect::ConnectValue;
+    use sluice_kafka::consumer::{SinkConsumer, TopicSelection};
+    use sluice_kafka::deserializer::AvroDeserializer;
+    let Streaming { broker, db: _db, mut service, load, from, count } =
+        Streaming::start("sinkread", &[], &[], 60, Duration::from_millis(2)).await?;
+    load.await??;
+    let expected = Streaming::expected_for(from, count);
+    let registry = sluice_registry::RegistryClient::new(sluice_registry::RegistryClientConfig::new(
+        &service.registry_url(),
+    )?)?;
+    let selection = TopicSelection::from_connector_properties(
+        &[("topics.regex".to_owned(), r"sinkread\.public\..*".to_owned())].into_iter().collect(),
+    )?;
+    let mut consumer =
+        SinkConsumer::new(&broker.config(), "sink-test", selection, AvroDeserializer::new(registry))?;
+    let mut records = Vec::new();
+    let start = std::time::Instant::now();
+    while records.len() < expected && start.elapsed() < Duration::from_secs(60) {
+        consumer.refresh(|_, _| None)?;
+        records.extend(consumer.poll(500, Duration::from_millis(500)).await?);
+    }
+    assert_eq!(records.len(), expected, "{}", service.log());
+    // Per key, in partition order: a create, and for every third key an update after it.
+    let field = |v: &ConnectValue, schema: &sluice_debezium::Schema, name: &str| -> ConnectValue {
+        let (i, _) = schema.fields.iter().enumerate().find(|(_, f)| f.name == name).expect("field");
+        match v {
+            ConnectValue::Struct(values) => values[i].clone(),
+            other => panic!("not a struct: {other:?}"),
+        }
+    };
+    let mut by_key: BTreeMap<i32, Vec<(String, String)>> = BTreeMap::new();
+    for r in &records {
+        let (key_schema, key) = r.key.as_ref().expect("key");
+        let ConnectValue::Int32(id) = field(key, key_schema, "id") else { panic!("id") };
+        let (schema, value) = r.value.as_ref().expect("value");
+        let ConnectValue::String(op) = field(value, schema, "op") else { panic!("op") };
+        let after_schema = schema.field("after").expect("after").schema.clone();
+        let after = field(value, schema, "after");
+        let ConnectValue::String(name) = field(&after, &after_schema, "name") else { panic!("name") };
+        by_key.entry(id).or_default().push((op, name));
+    }
+    for i in from..from + count {
+        let updated = (i + 1) % 3 == 0 && i + 1 < from + count;
+        let want: Vec<(String, String)> = if updated {
+            vec![("c".into(), format!("w{i}")), ("u".into(), format!("w{}-u", i + 1))]
+        } else {
+            vec![("c".into(), format!("w{i}"))]
+        };
+        assert_eq!(by_key[&i], want, "key {i}");
+    }
+    consumer.commit(&[(service.topic(), 0, 1)])?;
+    service.process().terminate(Duration::from_secs(30))?;
+    Ok(())
+}

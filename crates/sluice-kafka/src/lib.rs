@@ -8,11 +8,15 @@
 //! - [`offsets`]: Kafka Connect source offsets in the offsets topic or a file.
 //! - [`schema_log`]: the schema registry's log on the `_schemas` topic.
 //! - [`serializer`]: records as Kafka Connect's converters write them (Avro through the registry).
+//! - [`consumer`] + [`deserializer`]: the sink side, reading Debezium topics decoded through the
+//!   registry from positions the sink keeps itself.
 //! - [`publisher`]: the PostgreSQL source connector publishing to Kafka, with offsets and restarts.
 
 mod client;
 pub mod config;
+pub mod consumer;
 pub mod delivery;
+pub mod deserializer;
 pub mod error;
 mod log_topic;
 pub mod offsets;
