@@ -107,6 +107,26 @@ pub enum DeltaError {
         /// The application id.
         app_id: String,
     },
+    /// A connector property is missing or invalid.
+    #[error("invalid connector property '{property}': {message}")]
+    Config {
+        /// The property name.
+        property: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// The PostgreSQL source failed (the direct path's upstream).
+    #[error(transparent)]
+    Source(std::sync::Arc<sluice_postgres::PostgresError>),
+    /// A task of the pipeline failed unexpectedly (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The direct pipeline's position file could not be read or written.
+    #[error("position store: {0}")]
+    Position(String),
+    /// A `sluice query` could not run (no tables, bad SQL, unreadable table); says why.
+    #[error("query failed: {0}")]
+    Query(String),
     /// delta-rs failed while sluice was doing `context`.
     #[error("table {table}: {context}: {source}")]
     Delta {
@@ -143,6 +163,11 @@ pub enum DeltaError {
 }
 
 impl DeltaError {
+    /// Wraps a source error.
+    pub fn source(e: sluice_postgres::PostgresError) -> Self {
+        DeltaError::Source(std::sync::Arc::new(e))
+    }
+
     /// Whether retrying may help.
     pub fn class(&self) -> ErrorClass {
         match self {
@@ -156,7 +181,12 @@ impl DeltaError {
             | DeltaError::TypeChange { .. }
             | DeltaError::Fenced { .. }
             | DeltaError::Arrow { .. }
-            | DeltaError::DataFusion { .. } => ErrorClass::Definite,
+            | DeltaError::DataFusion { .. }
+            | DeltaError::Query(_)
+            | DeltaError::Config { .. }
+            | DeltaError::Position(_)
+            | DeltaError::Internal(_) => ErrorClass::Definite,
+            DeltaError::Source(e) => e.class(),
         }
     }
 

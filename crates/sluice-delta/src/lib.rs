@@ -12,8 +12,10 @@
 
 pub mod batch;
 mod column;
+pub mod direct;
 pub mod error;
 pub mod mapping;
+pub mod query;
 pub mod table;
 mod toast;
 

@@ -39,13 +39,17 @@ impl TopicSelection {
                 "topics.regex",
                 "set either 'topics' or 'topics.regex', not both (as Kafka Connect requires)",
             )),
-            (None, None) => Err(KafkaError::config("topics", "a sink connector needs 'topics' or 'topics.regex'")),
+            (None, None) => {
+                Err(KafkaError::config("topics", "a sink connector needs 'topics' or 'topics.regex'"))
+            }
             (Some(list), None) => Ok(TopicSelection::Names(
                 list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect(),
             )),
-            (None, Some(pattern)) => Regex::new(&format!("^(?:{pattern})$"))
-                .map(TopicSelection::Pattern)
-                .map_err(|e| KafkaError::config("topics.regex", format!("not a valid regular expression: {e}"))),
+            (None, Some(pattern)) => {
+                Regex::new(&format!("^(?:{pattern})$")).map(TopicSelection::Pattern).map_err(|e| {
+                    KafkaError::config("topics.regex", format!("not a valid regular expression: {e}"))
+                })
+            }
         }
     }
 
@@ -250,7 +254,8 @@ mod tests {
     fn topics_and_regex_are_exclusive_and_required() {
         let names = TopicSelection::from_connector_properties(&props(&[("topics", "a.b, c")])).unwrap();
         assert!(names.matches("a.b") && names.matches("c") && !names.matches("a"));
-        let re = TopicSelection::from_connector_properties(&props(&[("topics.regex", r"srv\.public\..*")])).unwrap();
+        let re = TopicSelection::from_connector_properties(&props(&[("topics.regex", r"srv\.public\..*")]))
+            .unwrap();
         assert!(re.matches("srv.public.t") && !re.matches("xsrv.public.t") && !re.matches("srv.other.t"));
         for bad in [&[("topics", "a"), ("topics.regex", "b")][..], &[][..], &[("topics.regex", "(")][..]] {
             let e = TopicSelection::from_connector_properties(&props(bad)).unwrap_err();

@@ -299,6 +299,9 @@ const SLUICE_PROPERTIES: &[&str] = &[
     "sluice.snapshot.chunk.pages",
     "sluice.logical.decoding.work.mem",
     "sluice.delivery.stall.timeout.ms",
+    "sluice.delta.path",
+    "sluice.delta.flush.interval.ms",
+    "sluice.delta.batch.max.records",
 ];
 
 /// Families of properties whose names carry a variable part.

@@ -73,6 +73,14 @@ enum Command {
         #[arg(long)]
         duration: Option<u64>,
     },
+    /// Run SQL over the Delta tables under a lake directory (each table directory is a table named
+    /// after it, e.g. `public_customers`) and print the result.
+    Query {
+        /// The lake directory (or a single table's directory, queried as `t`).
+        lake: PathBuf,
+        /// The SQL (DataFusion's dialect).
+        sql: String,
+    },
     /// Start a throwaway local PostgreSQL with sample data and a live workload, and stream its
     /// changes to stdout as JSON lines. Needs PostgreSQL's server binaries (initdb) installed.
     Demo {
@@ -107,6 +115,14 @@ async fn main() -> Result<()> {
                 duration: duration.map(std::time::Duration::from_secs),
             })
             .await
+        }
+        Command::Query { lake, sql } => {
+            let batches = sluice_delta::query::query(&lake, &sql).await?;
+            let text = sluice_delta::query::format(&batches)?;
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{text}")?;
+            Ok(())
         }
         Command::Demo { duration, customers, format } => {
             demo::run(std::time::Duration::from_secs(duration), customers, format).await

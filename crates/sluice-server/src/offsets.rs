@@ -63,6 +63,17 @@ impl OffsetStore {
     }
 }
 
+/// The direct Delta pipeline keeps its source position in the same kind of file.
+impl sluice_delta::direct::PositionStore for OffsetStore {
+    fn load(&self) -> Result<Option<StoredOffset>, sluice_delta::DeltaError> {
+        OffsetStore::load(self).map_err(|e| sluice_delta::DeltaError::Position(format!("{e:#}")))
+    }
+
+    fn save(&self, offset: StoredOffset) -> Result<(), sluice_delta::DeltaError> {
+        OffsetStore::save(self, offset).map_err(|e| sluice_delta::DeltaError::Position(format!("{e:#}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

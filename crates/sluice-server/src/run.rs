@@ -1,5 +1,6 @@
 //! `sluice run`: the long-running service. For now: the embedded schema registry and the source
-//! connectors given on the command line, publishing to Kafka.
+//! connectors given on the command line, publishing to Kafka, or, with no Kafka configured,
+//! replicating straight into Delta tables (the direct path).
 //!
 //! Storage follows Kafka Connect's two worker modes. Standalone (no Kafka configured, the embedded
 //! default, or `offset.storage.file.filename` set): the registry's log and the connectors' offsets
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use sluice_delta::direct::DirectConfig;
 use sluice_kafka::config::KafkaConfig;
 use sluice_kafka::offsets::{FileOffsetStore, KafkaOffsetStore, OffsetStore};
 use sluice_kafka::publisher::{self, PublisherConfig, PublisherStatus};
@@ -24,6 +26,7 @@ use sluice_registry::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::connector_file;
+use crate::offsets::OffsetStore as PositionFile;
 
 /// Worker properties sluice itself reads (Kafka Connect names); the rest configure Kafka clients.
 const OFFSET_FLUSH_INTERVAL: &str = "offset.flush.interval.ms";
@@ -101,16 +104,23 @@ pub(crate) async fn run(options: RunOptions) -> Result<()> {
     let mut tasks = Vec::new();
     for path in &options.connectors {
         let props = connector_file::load(path, &[])?;
+        let Some(kafka) = kafka.clone() else {
+            // No Kafka: the embedded default replicates straight into Delta tables.
+            let config = DirectConfig::from_properties(&props)
+                .with_context(|| format!("connector config {}", path.display()))?;
+            let name = config.name.clone();
+            let positions =
+                PositionFile::new(&options.data_dir.join("positions").join(format!("{name}.json")));
+            let c = cancel.child_token();
+            tasks.push(sluice_core::task::spawn_named(format!("connector:{name}"), async move {
+                sluice_delta::direct::run(config, &positions, c)
+                    .await
+                    .with_context(|| format!("connector '{name}'"))
+            }));
+            continue;
+        };
         let config = PublisherConfig::from_properties(&props)
             .with_context(|| format!("connector config {}", path.display()))?;
-        let Some(kafka) = kafka.clone() else {
-            bail!(
-                "connector '{}' ({}) publishes to Kafka: pass a worker config with bootstrap.servers \
-                 (--worker FILE or --worker-set bootstrap.servers=HOST:PORT)",
-                config.name,
-                path.display()
-            );
-        };
         let name = config.name.clone();
         let run = publisher::run(
             config,

@@ -1,0 +1,378 @@
+//! The direct path of the embedded default: PostgreSQL reader → Debezium records (in memory, never
+//! serialized) → per-table collapsed batches → Delta commits → confirmed LSN.
+//!
+//! Exactly once per table: every commit carries `txn(<connector name>, <commit LSN>)`, the commit
+//! record LSN of the last source transaction the batch covers. On start each table's version is
+//! read back and the changes of transactions at or below it are skipped, so replaying the slot
+//! after a crash changes nothing. The slot's confirmed position (and the position file) advances
+//! only after every table touched by a batch has committed it. Snapshot batches carry the table's
+//! current version (they precede every streamed transaction and are upserts, so re-applying them
+//! after an interrupted snapshot converges).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use sluice_core::{Lsn, SourceEvent, Timestamp};
+use sluice_debezium::DebeziumConfig;
+use sluice_debezium::record::{Record, RecordBuilder};
+use sluice_postgres::PostgresSourceConfig;
+use sluice_postgres::reader::{self, ReaderExit, StoredOffset};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::batch::{ChangeCollapser, CollapseOptions};
+use crate::error::DeltaError;
+use crate::table::TableWriter;
+
+/// Default table location template.
+pub const DEFAULT_PATH: &str = "lake/${schema}_${table}";
+
+/// The direct pipeline's settings, parsed once from the connector's flat properties.
+#[derive(Debug, Clone)]
+pub struct DirectConfig {
+    /// The connector name: the Delta `txn` application id.
+    pub name: String,
+    /// The PostgreSQL side.
+    pub postgres: PostgresSourceConfig,
+    /// The Debezium record side.
+    pub records: DebeziumConfig,
+    /// `sluice.delta.path`: where each table lives; `${topic}`, `${schema}` and `${table}` are
+    /// replaced (default `lake/${schema}_${table}`).
+    pub path: String,
+    /// `sluice.delta.flush.interval.ms`: the longest a change waits before its batch is committed.
+    pub flush_interval: Duration,
+    /// `sluice.delta.batch.max.records`: a batch is committed at this many records.
+    pub max_records: usize,
+}
+
+impl DirectConfig {
+    /// Parses and validates a connector config; errors name the property.
+    pub fn from_properties(props: &BTreeMap<String, String>) -> Result<Self, DeltaError> {
+        let postgres = PostgresSourceConfig::from_properties(props).map_err(DeltaError::source)?;
+        let records = DebeziumConfig::from_properties(props)
+            .map_err(|e| DeltaError::Record { table: String::new(), message: e.to_string() })?;
+        let number = |name: &str, default: u64| -> Result<u64, DeltaError> {
+            match props.get(name) {
+                None => Ok(default),
+                Some(v) => {
+                    v.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| DeltaError::Config {
+                        property: name.to_owned(),
+                        message: format!("expected a positive integer, got '{v}'"),
+                    })
+                }
+            }
+        };
+        Ok(DirectConfig {
+            name: postgres.name.clone(),
+            path: props.get("sluice.delta.path").cloned().unwrap_or_else(|| DEFAULT_PATH.to_owned()),
+            flush_interval: Duration::from_millis(number("sluice.delta.flush.interval.ms", 1000)?),
+            max_records: usize::try_from(number("sluice.delta.batch.max.records", 100_000)?)
+                .unwrap_or(usize::MAX),
+            postgres,
+            records,
+        })
+    }
+
+    /// The location of the table a topic's records go to.
+    pub fn location(&self, topic: &str) -> String {
+        // Topic: <prefix>.<schema>.<table>; the prefix may itself contain dots.
+        let mut parts = topic.rsplitn(3, '.');
+        let table = parts.next().unwrap_or(topic);
+        let schema = parts.next().unwrap_or("");
+        self.path.replace("${topic}", topic).replace("${schema}", schema).replace("${table}", table)
+    }
+}
+
+/// Where the source stands between runs (the slot knows the LSN; this adds whether the snapshot
+/// completed). Implemented by the caller (a file in the data directory).
+pub trait PositionStore: Send + Sync {
+    /// The stored position, if any.
+    fn load(&self) -> Result<Option<StoredOffset>, DeltaError>;
+    /// Replaces the stored position (durably).
+    fn save(&self, offset: StoredOffset) -> Result<(), DeltaError>;
+}
+
+/// Pause before restarting after a retryable failure.
+const RETRY_DELAY: Duration = Duration::from_secs(2);
+
+/// Runs until `cancel` fires or a definite error; retryable errors restart from the stored
+/// position (the tables' txn versions make the replay exact).
+pub async fn run(
+    config: DirectConfig,
+    positions: &dyn PositionStore,
+    cancel: CancellationToken,
+) -> Result<(), DeltaError> {
+    loop {
+        match run_once(&config, positions, &cancel).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.class().is_retryable() && !cancel.is_cancelled() => {
+                tracing::warn!(connector = %config.name, error = %e, "direct pipeline failed; restarting");
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY_DELAY) => {}
+                    () = cancel.cancelled() => return Ok(()),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One reader run.
+async fn run_once(
+    config: &DirectConfig,
+    positions: &dyn PositionStore,
+    cancel: &CancellationToken,
+) -> Result<(), DeltaError> {
+    let stored = positions.load()?;
+    let reader_cancel = cancel.child_token();
+    let handle = reader::spawn(config.postgres.clone(), stored, reader_cancel.clone());
+    let mut applier = Applier {
+        config,
+        builder: RecordBuilder::new(config.records.clone()),
+        options: CollapseOptions::from_config(&config.records),
+        collapser: ChangeCollapser::new(CollapseOptions::from_config(&config.records)),
+        pending_records: 0,
+        writers: HashMap::new(),
+        position: stored.unwrap_or(StoredOffset { lsn: Lsn::INVALID, snapshot_completed: false }),
+        delivery_recorded: stored.is_some(),
+        last_commit: None,
+        first_pending: None,
+        in_transaction: false,
+        records: Vec::new(),
+    };
+    let mut events = handle.events;
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let result: Result<(), DeltaError> = async {
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => {
+                        if let Some(lsn) = applier.on_event(&event, positions).await? {
+                            handle.acks.confirm(lsn);
+                        }
+                    }
+                    None => return Ok(()),
+                },
+                _ = tick.tick() => {
+                    if let Some(lsn) = applier.flush_if_due(positions).await? {
+                        handle.acks.confirm(lsn);
+                    }
+                }
+            }
+        }
+    }
+    .await;
+    reader_cancel.cancel();
+    drop(events);
+    let reader_result = handle.task.await;
+    result?;
+    match reader_result {
+        Ok(Ok(ReaderExit::Stopped | ReaderExit::SnapshotOnly)) => {}
+        Ok(Err(e)) => return Err(DeltaError::source(e)),
+        Err(join) => return Err(DeltaError::Internal(format!("the reader task failed: {join}"))),
+    }
+    // A clean stop commits what is pending (complete transactions only).
+    if let Some(lsn) = applier.flush(positions).await? {
+        handle.acks.confirm(lsn);
+    }
+    Ok(())
+}
+
+struct Applier<'a> {
+    config: &'a DirectConfig,
+    builder: RecordBuilder,
+    options: CollapseOptions,
+    collapser: ChangeCollapser,
+    pending_records: usize,
+    /// Open tables by topic, with the txn version they had when opened (changes of transactions at
+    /// or below it are already in the table).
+    writers: HashMap<String, (TableWriter, Option<i64>)>,
+    position: StoredOffset,
+    delivery_recorded: bool,
+    /// The commit record LSN of the last transaction whose changes are in the collapser (or
+    /// already committed): the txn version of the next batch.
+    last_commit: Option<Lsn>,
+    /// When the oldest pending change arrived.
+    first_pending: Option<Instant>,
+    /// Between a transaction's Begin and Commit.
+    in_transaction: bool,
+    records: Vec<Record>,
+}
+
+impl Applier<'_> {
+    /// Handles one event; returns an LSN to confirm when a batch was committed.
+    async fn on_event(
+        &mut self,
+        event: &SourceEvent,
+        positions: &dyn PositionStore,
+    ) -> Result<Option<Lsn>, DeltaError> {
+        if let SourceEvent::Change(c) = event
+            && c.source.snapshot.is_some()
+            && !self.delivery_recorded
+        {
+            // As with every sink: before snapshot rows reach the tables, record that a snapshot
+            // delivery is under way, so an interrupted one is followed by a full slot replay.
+            positions.save(self.position)?;
+            self.delivery_recorded = true;
+        }
+        self.builder
+            .on_event(event, Timestamp::now(), &mut self.records)
+            .map_err(|e| DeltaError::Record { table: String::new(), message: e.to_string() })?;
+        let records = std::mem::take(&mut self.records);
+        for record in records {
+            if self.already_applied(&record).await? {
+                continue;
+            }
+            self.collapser.push(record)?;
+            self.pending_records += 1;
+            self.first_pending.get_or_insert_with(Instant::now);
+        }
+        match event {
+            SourceEvent::Begin(_) => {
+                self.in_transaction = true;
+                Ok(None)
+            }
+            SourceEvent::Commit(c) => {
+                self.in_transaction = false;
+                self.last_commit = Some(c.commit_lsn);
+                self.position.lsn = self.position.lsn.max(c.end_lsn);
+                if self.pending_records >= self.config.max_records {
+                    return self.flush(positions).await;
+                }
+                Ok(None)
+            }
+            SourceEvent::SnapshotCompleted { .. } => {
+                // Only the flag (the consistent point may be a temporary slot's).
+                let lsn = self.flush(positions).await?;
+                self.position.snapshot_completed = true;
+                positions.save(self.position)?;
+                Ok(lsn)
+            }
+            SourceEvent::Progress { lsn } => {
+                if self.pending_records == 0 && !self.in_transaction {
+                    self.position.lsn = self.position.lsn.max(*lsn);
+                    return Ok(Some(*lsn));
+                }
+                Ok(None)
+            }
+            SourceEvent::Change(c) if c.source.snapshot.is_some() => {
+                // Snapshot rows have no transactions: a batch may end anywhere.
+                if self.pending_records >= self.config.max_records {
+                    return self.flush(positions).await;
+                }
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether a streamed change is already in its table (replay after a restart).
+    async fn already_applied(&mut self, record: &Record) -> Result<bool, DeltaError> {
+        let Some(commit) = record.position.commit_lsn else { return Ok(false) };
+        if record.value.is_none() && record.key.is_none() {
+            return Ok(false);
+        }
+        let version = match self.writers.get(&record.topic) {
+            Some((_, v)) => *v,
+            None => {
+                let location = self.config.location(&record.topic);
+                match TableWriter::open(&location, &record.topic).await? {
+                    Some(mut writer) => {
+                        let v = writer.transaction_version(&self.config.name).await?;
+                        self.writers.insert(record.topic.clone(), (writer, v));
+                        v
+                    }
+                    None => None,
+                }
+            }
+        };
+        Ok(version.is_some_and(|v| i64::try_from(commit.0).is_ok_and(|c| c <= v)))
+    }
+
+    /// Commits the pending batch when it is old enough (between transactions only).
+    async fn flush_if_due(&mut self, positions: &dyn PositionStore) -> Result<Option<Lsn>, DeltaError> {
+        let due = self.first_pending.is_some_and(|t| t.elapsed() >= self.config.flush_interval);
+        // Never in the middle of a source transaction: a table must not show half of one.
+        if due && !self.in_transaction { self.flush(positions).await } else { Ok(None) }
+    }
+
+    /// Commits everything pending, one commit per table; returns the LSN now durable.
+    async fn flush(&mut self, positions: &dyn PositionStore) -> Result<Option<Lsn>, DeltaError> {
+        if self.pending_records == 0 {
+            return Ok(None);
+        }
+        let collapser = std::mem::replace(&mut self.collapser, ChangeCollapser::new(self.options.clone()));
+        let snapshot_batch = !self.position.snapshot_completed;
+        for changes in collapser.finish() {
+            let topic = changes.topic().to_owned();
+            if !self.writers.contains_key(&topic) {
+                let location = self.config.location(&topic);
+                let writer = match changes.mapping() {
+                    Some(mapping) => TableWriter::open_or_create(&location, mapping).await?,
+                    None => match TableWriter::open(&location, &topic).await? {
+                        Some(w) => w,
+                        None => continue, // a truncate of a table never written: nothing to do
+                    },
+                };
+                self.writers.insert(topic.clone(), (writer, None));
+            }
+            let Some((writer, applied)) = self.writers.get_mut(&topic) else { continue };
+            let version = match (snapshot_batch, self.last_commit) {
+                (false, Some(c)) => i64::try_from(c.0).unwrap_or(i64::MAX),
+                _ => applied.unwrap_or(0),
+            };
+            let result = writer.apply(&changes, &self.config.name, version, false).await?;
+            tracing::debug!(table = %topic, ?result, "applied");
+            if !snapshot_batch {
+                *applied = Some(version);
+            }
+        }
+        self.pending_records = 0;
+        self.first_pending = None;
+        positions.save(self.position)?;
+        Ok((!snapshot_batch).then_some(self.position.lsn).filter(|l| *l != Lsn::INVALID))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut p: BTreeMap<String, String> = [
+            ("name", "lake"),
+            ("connector.class", "io.debezium.connector.postgresql.PostgresConnector"),
+            ("database.hostname", "db"),
+            ("database.user", "u"),
+            ("database.dbname", "d"),
+            ("topic.prefix", "srv.one"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in extra {
+            p.insert((*k).to_owned(), (*v).to_owned());
+        }
+        p
+    }
+
+    #[test]
+    fn locations_follow_the_template() {
+        let c = DirectConfig::from_properties(&props(&[])).unwrap();
+        assert_eq!(c.location("srv.one.public.customers"), "lake/public_customers");
+        let c = DirectConfig::from_properties(&props(&[("sluice.delta.path", "/data/${topic}")])).unwrap();
+        assert_eq!(c.location("srv.one.public.customers"), "/data/srv.one.public.customers");
+    }
+
+    #[test]
+    fn numbers_are_validated_by_name() {
+        for bad in ["0", "-5", "soon"] {
+            let e = DirectConfig::from_properties(&props(&[("sluice.delta.flush.interval.ms", bad)]))
+                .unwrap_err();
+            assert!(e.to_string().contains("sluice.delta.flush.interval.ms"), "{e}");
+        }
+        let c = DirectConfig::from_properties(&props(&[("sluice.delta.batch.max.records", "10")])).unwrap();
+        assert_eq!(c.max_records, 10);
+    }
+}
