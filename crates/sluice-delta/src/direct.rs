@@ -138,6 +138,7 @@ async fn run_once(
         last_commit: None,
         first_pending: None,
         in_transaction: false,
+        missing: std::collections::HashSet::new(),
         records: Vec::new(),
     };
     let mut events = handle.events;
@@ -172,8 +173,11 @@ async fn run_once(
         Ok(Err(e)) => return Err(DeltaError::source(e)),
         Err(join) => return Err(DeltaError::Internal(format!("the reader task failed: {join}"))),
     }
-    // A clean stop commits what is pending (complete transactions only).
-    if let Some(lsn) = applier.flush(positions).await? {
+    // A clean stop commits what is pending, unless the stream stopped inside a transaction (a
+    // table must never show half of one; the restart replays it whole).
+    if !applier.in_transaction
+        && let Some(lsn) = applier.flush(positions).await?
+    {
         handle.acks.confirm(lsn);
     }
     Ok(())
@@ -197,6 +201,8 @@ struct Applier<'a> {
     first_pending: Option<Instant>,
     /// Between a transaction's Begin and Commit.
     in_transaction: bool,
+    /// Topics whose table did not exist when last looked for (until the next flush creates it).
+    missing: std::collections::HashSet<String>,
     records: Vec<Record>,
 }
 
@@ -273,6 +279,9 @@ impl Applier<'_> {
         if record.value.is_none() && record.key.is_none() {
             return Ok(false);
         }
+        if self.missing.contains(&record.topic) {
+            return Ok(false);
+        }
         let version = match self.writers.get(&record.topic) {
             Some((_, v)) => *v,
             None => {
@@ -283,7 +292,10 @@ impl Applier<'_> {
                         self.writers.insert(record.topic.clone(), (writer, v));
                         v
                     }
-                    None => None,
+                    None => {
+                        self.missing.insert(record.topic.clone());
+                        None
+                    }
                 }
             }
         };
@@ -330,6 +342,7 @@ impl Applier<'_> {
         }
         self.pending_records = 0;
         self.first_pending = None;
+        self.missing.clear();
         positions.save(self.position)?;
         Ok((!snapshot_batch).then_some(self.position.lsn).filter(|l| *l != Lsn::INVALID))
     }
