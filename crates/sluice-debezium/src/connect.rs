@@ -208,7 +208,26 @@ pub enum ConnectValue {
 }
 
 impl ConnectValue {
-    /// True for `Null`.
+    /// The variant's Connect type name, for error messages (never the value itself).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConnectValue::Null => "null",
+            ConnectValue::Int8(_) => "int8",
+            ConnectValue::Int16(_) => "int16",
+            ConnectValue::Int32(_) => "int32",
+            ConnectValue::Int64(_) => "int64",
+            ConnectValue::Float32(_) => "float32",
+            ConnectValue::Float64(_) => "float64",
+            ConnectValue::Boolean(_) => "boolean",
+            ConnectValue::String(_) => "string",
+            ConnectValue::Bytes(_) => "bytes",
+            ConnectValue::Array(_) => "array",
+            ConnectValue::Map(_) => "map",
+            ConnectValue::Struct(_) => "struct",
+        }
+    }
+
+    /// True for [`ConnectValue::Null`].
     pub fn is_null(&self) -> bool {
         matches!(self, ConnectValue::Null)
     }

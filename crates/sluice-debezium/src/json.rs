@@ -253,26 +253,8 @@ fn mismatch(schema: &Schema, value: &ConnectValue) -> DebeziumError {
         "JSON: a {} schema{} cannot hold a {} value",
         schema.schema_type.json_name(),
         schema.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default(),
-        value_kind(value)
+        value.kind()
     ))
-}
-
-pub(crate) fn value_kind(value: &ConnectValue) -> &'static str {
-    match value {
-        ConnectValue::Null => "null",
-        ConnectValue::Int8(_) => "int8",
-        ConnectValue::Int16(_) => "int16",
-        ConnectValue::Int32(_) => "int32",
-        ConnectValue::Int64(_) => "int64",
-        ConnectValue::Float32(_) => "float32",
-        ConnectValue::Float64(_) => "float64",
-        ConnectValue::Boolean(_) => "boolean",
-        ConnectValue::String(_) => "string",
-        ConnectValue::Bytes(_) => "bytes",
-        ConnectValue::Array(_) => "array",
-        ConnectValue::Map(_) => "map",
-        ConnectValue::Struct(_) => "struct",
-    }
 }
 
 /// `convertToJson`: `schema` absent means schemaless conversion.

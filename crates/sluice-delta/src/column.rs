@@ -30,26 +30,8 @@ fn present(v: Option<&ConnectValue>) -> Option<&ConnectValue> {
     v.filter(|v| !v.is_null())
 }
 
-fn kind(v: &ConnectValue) -> &'static str {
-    match v {
-        ConnectValue::Null => "null",
-        ConnectValue::Int8(_) => "int8",
-        ConnectValue::Int16(_) => "int16",
-        ConnectValue::Int32(_) => "int32",
-        ConnectValue::Int64(_) => "int64",
-        ConnectValue::Float32(_) => "float32",
-        ConnectValue::Float64(_) => "float64",
-        ConnectValue::Boolean(_) => "boolean",
-        ConnectValue::String(_) => "string",
-        ConnectValue::Bytes(_) => "bytes",
-        ConnectValue::Array(_) => "array",
-        ConnectValue::Map(_) => "map",
-        ConnectValue::Struct(_) => "struct",
-    }
-}
-
 fn mismatch(v: &ConnectValue, expected: &str) -> String {
-    format!("a {} value where {expected} was expected", kind(v))
+    format!("a {} value where {expected} was expected", v.kind())
 }
 
 fn integer(v: &ConnectValue) -> Result<i64, String> {

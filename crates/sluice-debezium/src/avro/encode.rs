@@ -10,7 +10,6 @@
 use super::{default_of, is_decimal, map_as_entries, minimal_decimal, optionality};
 use crate::connect::{ConnectValue, Schema, SchemaType};
 use crate::error::DebeziumError;
-use crate::json::value_kind;
 
 /// Appends the Avro binary encoding of `value` under `schema` to `out`. On error `out` is left as
 /// it was.
@@ -120,7 +119,7 @@ fn mismatch(schema: &Schema, value: &ConnectValue) -> DebeziumError {
         "Avro: a {} schema{} cannot hold a {} value",
         schema.schema_type.json_name(),
         schema.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default(),
-        value_kind(value)
+        value.kind()
     ))
 }
 

@@ -34,7 +34,7 @@ use super::{
 };
 use crate::connect::{ConnectValue, Schema, SchemaType};
 use crate::error::DebeziumError;
-use crate::json::{Node, value_kind};
+use crate::json::Node;
 
 const CONNECT_DEFAULT_NAME: &str = "ConnectDefault";
 const MAP_ENTRY_NAME: &str = "MapEntry";
@@ -396,7 +396,7 @@ fn validate_name(name: &str) -> Result<(), DebeziumError> {
 /// goes through.
 fn default_json(schema: &Schema, value: &ConnectValue, widen_f32: bool) -> Result<Node, DebeziumError> {
     let mismatch =
-        || err(format!("a {} default cannot be a {}", schema.schema_type.json_name(), value_kind(value)));
+        || err(format!("a {} default cannot be a {}", schema.schema_type.json_name(), value.kind()));
     Ok(match (schema.schema_type, value) {
         (_, ConnectValue::Null) => Node::Null,
         (SchemaType::Int8, ConnectValue::Int8(v)) => Node::Int(i64::from(*v)),
