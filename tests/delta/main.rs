@@ -173,5 +173,26 @@ async fn the_delta_table_equals_the_source_through_changes_and_a_kill_9() -> Res
     load.await??;
     direct.converge(&db).await.context("after kill -9 and restart")?;
     direct.process.as_mut().expect("started").terminate(Duration::from_secs(30))?;
+
+    // `sluice query` sees the same table (DataFusion over the lake).
+    let want: i64 = db.client.query_one("SELECT count(*) FROM customers", &[]).await?.get(0);
+    let lake = direct.dir.path().join("lake");
+    let out = Command::new(sluice_tests::process::sluice_binary()?)
+        .args([
+            "query",
+            &lake.display().to_string(),
+            "SELECT count(*) AS n, max(id) AS top FROM public_customers",
+        ])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "sluice query failed: {}", String::from_utf8_lossy(&out.stderr));
+    let top: i64 = db.client.query_one("SELECT max(id)::bigint FROM customers", &[]).await?.get(0);
+    assert!(text.contains(&format!("| {want} ")), "count {want} not in:\n{text}");
+    assert!(text.contains(&format!("| {top} ")), "max id {top} not in:\n{text}");
+    let bad = Command::new(sluice_tests::process::sluice_binary()?)
+        .args(["query", &lake.display().to_string(), "SELECT nope FROM public_customers"])
+        .output()?;
+    assert!(!bad.status.success(), "a bad query must fail");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("nope"), "the error names the column");
     Ok(())
 }
