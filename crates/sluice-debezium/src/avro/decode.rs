@@ -213,23 +213,7 @@ mod tests {
     use crate::avro::{DECIMAL, avro_schema_string, default_of, encode, fixture};
     use crate::connect::Field;
 
-    /// A small deterministic generator (xorshift64*), so failures reproduce from the case number.
-    struct Gen(u64);
-
-    impl Gen {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-        fn chance(&mut self, percent: u64) -> bool {
-            self.below(100) < percent
-        }
-    }
+    use crate::avro::fixture::Gen;
 
     struct SchemaGen {
         rng: Gen,

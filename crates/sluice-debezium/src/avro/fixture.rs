@@ -383,3 +383,24 @@ pub(crate) const ORACLE_ENVELOPE_AVSC: &str = r#"{"type": "record", "name": "Env
 
 /// Reference §2.3, verbatim: the Key schema exactly as registered.
 pub(crate) const ORACLE_KEY_AVSC: &str = r#"{"type":"record","name":"Key","namespace":"PostgreSQL_server.public.customers","fields":[{"name":"id","type":{"type":"int","connect.default":0},"default":0}],"connect.name":"PostgreSQL_server.public.customers.Key"}"#;
+
+/// A small deterministic generator (xorshift64*) for randomized tests, so failures reproduce from
+/// the seed and case number.
+pub(crate) struct Gen(pub(crate) u64);
+
+impl Gen {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub(crate) fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
