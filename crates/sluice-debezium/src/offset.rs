@@ -15,9 +15,10 @@ use sluice_core::{Lsn, Xid};
 
 use crate::error::DebeziumError;
 
-/// The Kafka Connect offsets-store key of a PostgreSQL connector: `[name, {"server": prefix}]`.
-pub fn partition_key(connector_name: &str, topic_prefix: &str) -> Value {
-    json!([connector_name, { "server": topic_prefix }])
+/// The PostgreSQL connector's source partition, `{"server": <topic.prefix>}`: with the connector
+/// name it makes the offsets-store key (`sluice_kafka::connect_offset_key`).
+pub fn source_partition(topic_prefix: &str) -> Value {
+    json!({ "server": topic_prefix })
 }
 
 /// Where a connector's delivered stream stands.
@@ -101,10 +102,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn key_is_connects_partition_key() {
+    fn source_partition_is_debeziums() {
         assert_eq!(
-            serde_json::to_string(&partition_key("inventory", "dbserver1")).unwrap(),
-            r#"["inventory",{"server":"dbserver1"}]"#
+            serde_json::to_string(&source_partition("dbserver1")).unwrap(),
+            r#"{"server":"dbserver1"}"#
         );
     }
 

@@ -126,11 +126,12 @@ async fn run_once(
     let stored = positions.load()?;
     let reader_cancel = cancel.child_token();
     let handle = reader::spawn(config.postgres.clone(), stored, reader_cancel.clone());
+    let options = CollapseOptions::from_config(&config.records);
     let mut applier = Applier {
         config,
         builder: RecordBuilder::new(config.records.clone()),
-        options: CollapseOptions::from_config(&config.records),
-        collapser: ChangeCollapser::new(CollapseOptions::from_config(&config.records)),
+        collapser: ChangeCollapser::new(options.clone()),
+        options,
         pending_records: 0,
         writers: HashMap::new(),
         position: stored.unwrap_or(StoredOffset { lsn: Lsn::INVALID, snapshot_completed: false }),

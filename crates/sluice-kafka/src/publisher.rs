@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use sluice_core::{Lsn, SourceEvent, Timestamp};
 use sluice_debezium::DebeziumConfig;
-use sluice_debezium::offset::{SourceOffset, partition_key};
+use sluice_debezium::offset::{SourceOffset, source_partition};
 use sluice_debezium::record::{Record, RecordBuilder};
 use sluice_postgres::PostgresSourceConfig;
 use sluice_postgres::reader::{self, ReaderExit, StoredOffset};
@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{KafkaConfig, ProducerSettings};
 use crate::delivery::DeliveryTracker;
 use crate::error::KafkaError;
-use crate::offsets::OffsetStore;
+use crate::offsets::{OffsetStore, connect_offset_key};
 use crate::producer::{OutRecord, Producer};
 use crate::serializer::RecordSerializer;
 use crate::topics::{TopicAdmin, TopicCreation};
@@ -199,7 +199,7 @@ pub async fn run(
     status: PublisherStatus,
     cancel: CancellationToken,
 ) -> Result<(), KafkaError> {
-    let key = partition_key(&config.name, &config.records.topic_prefix);
+    let key = connect_offset_key(&config.name, &source_partition(&config.records.topic_prefix));
     let mut serializer = RecordSerializer::new(
         &config.records.key_converter,
         &config.records.value_converter,
