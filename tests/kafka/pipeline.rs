@@ -20,8 +20,10 @@ use sluice_tests::{TestDb, init_tracing};
 const PARTITIONS: i32 = 3;
 
 /// A sluice service on a broker and a database, with its own data directory.
-struct Service {
-    dir: tempfile::TempDir,
+pub(crate) struct Service {
+    pub(crate) dir: tempfile::TempDir,
+    /// Connector files beyond the source's `connector.json`.
+    extra_connectors: Vec<PathBuf>,
     registry_port: u16,
     bootstrap: String,
     process: Option<SluiceProcess>,
@@ -31,7 +33,7 @@ struct Service {
 }
 
 impl Service {
-    fn new(db: &TestDb, broker: &Broker, slot: &str, extra: &[(&str, &str)]) -> Result<Service> {
+    pub(crate) fn new(db: &TestDb, broker: &Broker, slot: &str, extra: &[(&str, &str)]) -> Result<Service> {
         let dir = tempfile::tempdir()?;
         let registry_port = free_port()?;
         let mut config = json!({
@@ -61,6 +63,7 @@ impl Service {
         std::fs::write(dir.path().join("connector.json"), serde_json::to_vec_pretty(&file)?)?;
         Ok(Service {
             dir,
+            extra_connectors: Vec::new(),
             registry_port,
             bootstrap: broker.bootstrap(),
             process: None,
@@ -69,7 +72,15 @@ impl Service {
         })
     }
 
-    fn start(&mut self, worker: &[(&str, &str)]) -> Result<()> {
+    /// Adds a connector the service runs next to the source (`{"name":..,"config":{..}}`).
+    pub(crate) fn add_connector(&mut self, name: &str, config: Value) -> Result<()> {
+        let path = self.dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, serde_json::to_vec_pretty(&json!({ "name": name, "config": config }))?)?;
+        self.extra_connectors.push(path);
+        Ok(())
+    }
+
+    pub(crate) fn start(&mut self, worker: &[(&str, &str)]) -> Result<()> {
         let d = self.dir.path();
         let mut args: Vec<String> = vec![
             "run".into(),
@@ -88,6 +99,10 @@ impl Service {
             args.push("--worker-set".into());
             args.push(format!("offset.storage.file.filename={}", d.join("data/offsets.json").display()));
         }
+        for path in &self.extra_connectors {
+            args.push("--connector".into());
+            args.push(path.display().to_string());
+        }
         for (k, v) in worker {
             args.push("--worker-set".into());
             args.push(format!("{k}={v}"));
@@ -96,7 +111,7 @@ impl Service {
         Ok(())
     }
 
-    fn process(&mut self) -> &mut SluiceProcess {
+    pub(crate) fn process(&mut self) -> &mut SluiceProcess {
         self.process.as_mut().expect("started")
     }
 
@@ -104,15 +119,15 @@ impl Service {
         format!("http://127.0.0.1:{}", self.registry_port)
     }
 
-    fn topic(&self) -> String {
+    pub(crate) fn topic(&self) -> String {
         format!("{}.public.customers", self.topic_prefix)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("sluice.log")).unwrap_or_default()
     }
 
-    fn offsets(&self) -> Option<Value> {
+    pub(crate) fn offsets(&self) -> Option<Value> {
         let text = std::fs::read_to_string(self.dir.path().join("data/offsets.json")).ok()?;
         serde_json::from_str(&text).ok()
     }
@@ -161,7 +176,7 @@ fn consume(
 }
 
 /// Waits until `cond` holds, polling.
-async fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) -> Result<()> {
+pub(crate) async fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) -> Result<()> {
     let start = std::time::Instant::now();
     while start.elapsed() < within {
         if cond() {

@@ -94,6 +94,29 @@ fn split_unescaped_commas(text: &str) -> Vec<String> {
     items
 }
 
+/// The known name closest to a misspelt `name` (within a few edits), for "did you mean" hints.
+pub fn closest_name<'k>(name: &str, known: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
+    known
+        .into_iter()
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, k)| *d <= 3.max(k.len() / 5))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 /// Typed, property-naming reads from a flat map. Blank values count as absent.
 #[derive(Debug, Clone, Copy)]
 pub struct Properties<'a>(pub &'a BTreeMap<String, String>);

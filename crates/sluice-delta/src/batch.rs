@@ -30,8 +30,17 @@
 //! *keep target* too. After a delete of the same key in the batch nothing of the old row may
 //! survive, so such columns become null instead.
 //!
-//! Records of one table may come with several row schemas (a column added mid-batch). The batch
-//! takes the columns of the last schema; earlier rows are matched to them by column name.
+//! The create half of a key change (header `__debezium.oldkey`) may carry the placeholder too: the
+//! value is the old key's. When the old key's row is in the batch, its known values are moved over
+//! (the delete half stashes the row it replaces under the new key); otherwise the column stays
+//! *keep target* of the new key, which cannot see the old key's value.
+//!
+//! Records of one table may come with several row schemas (a column added or dropped mid-batch).
+//! The batch takes the columns of the last schema followed by the columns earlier schemas had and
+//! the last one lacks (dropped mid-batch), so the rows written before the drop keep their values;
+//! rows are matched to these columns by name. A row whose schema lacks a column is *keep target*
+//! for it when the column came after the row's schema (added), and null when the column was there
+//! before the row's schema (dropped).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,8 +52,8 @@ use deltalake::arrow::compute::filter_record_batch;
 use deltalake::arrow::datatypes::{DataType, Field, FieldRef, Schema as ArrowSchema};
 use sluice_core::{SourcePosition, Timestamp};
 use sluice_debezium::DebeziumConfig;
-use sluice_debezium::connect::{ConnectValue, Schema};
-use sluice_debezium::record::Record;
+use sluice_debezium::connect::{ConnectValue, Field as ConnectField, Schema};
+use sluice_debezium::record::{NEW_KEY_HEADER, OLD_KEY_HEADER, Record};
 
 use crate::column;
 use crate::error::DeltaError;
@@ -61,13 +70,24 @@ pub const DEFAULT_PLACEHOLDER: &[u8] = b"__debezium_unavailable_value";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollapseOptions {
     placeholder: Vec<u8>,
+    arrival_order: bool,
 }
 
 impl CollapseOptions {
     /// Options recognising `placeholder` (the raw bytes of `unavailable.value.placeholder`) as an
     /// unchanged TOAST value.
     pub fn new(placeholder: impl Into<Vec<u8>>) -> Self {
-        CollapseOptions { placeholder: placeholder.into() }
+        CollapseOptions { placeholder: placeholder.into(), arrival_order: false }
+    }
+
+    /// Orders the changes of a key by arrival instead of by source position: for records read
+    /// from Kafka, whose partition order *is* the source's order for every key (a key always maps
+    /// to one partition), while the positions in the records cannot order a snapshot row against a
+    /// change of a transaction that began before the snapshot, and re-sent duplicates after a
+    /// producer crash carry older positions than what preceded them.
+    pub fn in_arrival_order(mut self) -> Self {
+        self.arrival_order = true;
+        self
     }
 
     /// The options matching a Debezium connector configuration.
@@ -187,6 +207,12 @@ struct TableState {
     truncate: Option<ChangePosition>,
     records: usize,
     last: Option<ChangePosition>,
+    /// Rows the delete half of a key change replaced, by the new key's encoding: the create half
+    /// takes its unchanged TOAST values from them.
+    moved: HashMap<Box<[u8]>, ChangeRow>,
+    /// When earlier layouts have columns the last one lacks (dropped mid-batch): the last row
+    /// schema extended by them, and its mapping, which is then the batch's.
+    covering: Option<(Arc<Schema>, Arc<TableMapping>)>,
 }
 
 /// Collects change records and collapses them per table to the last change per key.
@@ -211,7 +237,7 @@ impl ChangeCollapser {
 
     /// Adds one record (records must come in log order per table).
     pub fn push(&mut self, record: Record) -> Result<Pushed, DeltaError> {
-        let Record { topic, key_schema, key, value_schema, value, position, .. } = record;
+        let Record { topic, key_schema, key, value_schema, value, position, headers } = record;
         let (Some(value_schema), Some(value)) = (value_schema, value) else { return Ok(Pushed::Ignored) };
         let t = match self.by_topic.get(&topic) {
             Some(&t) => t,
@@ -229,6 +255,8 @@ impl ChangeCollapser {
                     truncate: None,
                     records: 0,
                     last: None,
+                    moved: HashMap::new(),
+                    covering: None,
                 });
                 self.by_topic.insert(topic, self.tables.len() - 1);
                 self.tables.len() - 1
@@ -260,6 +288,7 @@ impl ChangeCollapser {
                     table.last = table.last.max(Some(position));
                     table.rows.clear();
                     table.index.clear();
+                    table.moved.clear();
                     table.truncate = Some(position);
                     return Ok(Pushed::Truncate);
                 }
@@ -297,7 +326,7 @@ impl ChangeCollapser {
                 }
             }
         }
-        let row =
+        let mut row =
             ChangeRow { op, layout, key, after, keep, position: position_, source_ts, follows_delete: false };
         self.key_buf.clear();
         for v in &row.key {
@@ -305,6 +334,25 @@ impl ChangeCollapser {
         }
         table.records += 1;
         table.last = table.last.max(Some(position_));
+        // A key change: the delete half stashes the old key's row for the create half.
+        let moved_to = match (op, headers.iter().find(|h| h.key == NEW_KEY_HEADER)) {
+            (RowOp::Delete, Some(h)) => {
+                let mut new_key = Vec::new();
+                match &h.value {
+                    ConnectValue::Struct(k) => k.iter().for_each(|v| encode_key(v, &mut new_key)),
+                    other => encode_key(other, &mut new_key),
+                }
+                Some(new_key.into_boxed_slice())
+            }
+            _ => None,
+        };
+        if op == RowOp::Create
+            && !row.keep.is_empty()
+            && headers.iter().any(|h| h.key == OLD_KEY_HEADER)
+            && let Some(mut older) = table.moved.remove(self.key_buf.as_slice())
+        {
+            donate(&table.layouts, &mut older, &mut row);
+        }
         match table.index.get(self.key_buf.as_slice()) {
             None => {
                 table.index.insert(self.key_buf.as_slice().into(), table.rows.len());
@@ -312,11 +360,16 @@ impl ChangeCollapser {
             }
             Some(&i) => {
                 let old = &mut table.rows[i];
-                if row.position >= old.position {
+                if self.options.arrival_order || row.position >= old.position {
                     let mut row = row;
                     row.follows_delete = old.follows_delete || old.op == RowOp::Delete;
                     donate(&table.layouts, old, &mut row);
-                    *old = row;
+                    let replaced = std::mem::replace(old, row);
+                    if let Some(new_key) = moved_to
+                        && replaced.op != RowOp::Delete
+                    {
+                        table.moved.insert(new_key, replaced);
+                    }
                 } else {
                     let mut row = row;
                     donate(&table.layouts, &mut row, old);
@@ -333,7 +386,10 @@ impl ChangeCollapser {
             .into_iter()
             .filter(|t| !t.rows.is_empty() || t.truncate.is_some())
             .map(|t| TableChanges {
-                mapping: t.layouts.last().map(|l| l.mapping.clone()),
+                mapping: match t.covering {
+                    Some((_, mapping)) => Some(mapping),
+                    None => t.layouts.last().map(|l| l.mapping.clone()),
+                },
                 topic: t.topic,
                 layouts: t.layouts,
                 rows: t.rows,
@@ -343,6 +399,13 @@ impl ChangeCollapser {
             })
             .collect()
     }
+}
+
+/// Whether the batch's column `j` is missing from `layout` because it was dropped before it (an
+/// earlier layout has it).
+fn dropped_before(translations: &[Option<Vec<Option<usize>>>], layout: usize, j: usize) -> bool {
+    let has = |l: usize| translations[l].as_ref().is_none_or(|t| t[j].is_some());
+    !has(layout) && (0..layout).any(has)
 }
 
 fn record_err(table: &str, message: &str) -> DeltaError {
@@ -398,6 +461,28 @@ impl TableState {
             })
             .collect();
         let any_toast = toast.iter().any(ToastMarker::is_possible);
+        // Columns seen so far that the new schema lacks (dropped): the batch keeps them.
+        let seen = match &self.covering {
+            Some((schema, _)) => Some(schema.clone()),
+            None => self.layouts.last().map(|l| l.row_schema.clone()),
+        };
+        let dropped: Vec<ConnectField> = seen
+            .iter()
+            .flat_map(|s| s.fields.iter())
+            .filter(|f| !row_schema.fields.iter().any(|g| g.name.eq_ignore_ascii_case(&f.name)))
+            .map(|f| ConnectField {
+                name: f.name.clone(),
+                schema: Arc::new(Schema::clone(&f.schema).optional()),
+            })
+            .collect();
+        self.covering = if dropped.is_empty() {
+            None
+        } else {
+            let mut schema = Schema::clone(row_schema);
+            schema.fields.extend(dropped);
+            let mapping = TableMapping::new(&self.topic, key_schema, &schema)?;
+            Some((Arc::new(schema), Arc::new(mapping)))
+        };
         self.layouts.push(Layout {
             row_schema: row_schema.clone(),
             mapping: Arc::new(mapping),
@@ -609,12 +694,33 @@ impl TableChanges {
 
     /// Whether some row keeps a target value (an unchanged TOAST value, or a column its schema lacked).
     pub fn keeps_target_values(&self) -> bool {
-        let columns = self.mapping.as_ref().map_or(0, |m| m.columns().len());
+        let Some(mapping) = &self.mapping else { return false };
+        let translations = self.translations(mapping);
         self.rows.iter().any(|r| {
             r.op != RowOp::Delete
                 && !r.follows_delete
-                && (!r.keep.is_empty() || self.layouts[r.layout].mapping.columns().len() != columns)
+                && (!r.keep.is_empty()
+                    || translations[r.layout].as_ref().is_some_and(|t| {
+                        t.iter()
+                            .enumerate()
+                            .any(|(j, i)| i.is_none() && !dropped_before(&translations, r.layout, j))
+                    }))
         })
+    }
+
+    /// For every layout: the batch's column → the layout's column of the same name (`None` for
+    /// the layout whose mapping is the batch's).
+    fn translations(&self, mapping: &Arc<TableMapping>) -> Vec<Option<Vec<Option<usize>>>> {
+        let columns = mapping.columns();
+        self.layouts
+            .iter()
+            .map(|l| {
+                (!Arc::ptr_eq(&l.mapping, mapping)).then(|| {
+                    let theirs = l.mapping.columns();
+                    columns.iter().map(|c| theirs.iter().position(|t| t.name() == c.name())).collect()
+                })
+            })
+            .collect()
     }
 
     /// Records (change records and truncates) that went into the batch.
@@ -638,17 +744,7 @@ impl TableChanges {
         };
         let columns = mapping.columns();
         let n = self.rows.len();
-        // For every layout: final column → the layout's column of the same name.
-        let translations: Vec<Option<Vec<Option<usize>>>> = self
-            .layouts
-            .iter()
-            .map(|l| {
-                (!Arc::ptr_eq(&l.mapping, mapping)).then(|| {
-                    let theirs = l.mapping.columns();
-                    columns.iter().map(|c| theirs.iter().position(|t| t.name() == c.name())).collect()
-                })
-            })
-            .collect();
+        let translations = self.translations(mapping);
         let key_position: Vec<Option<usize>> =
             (0..columns.len()).map(|j| mapping.key_indexes().iter().position(|&k| k == j)).collect();
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len() + 6);
@@ -673,7 +769,8 @@ impl TableChanges {
                 };
                 let unknown = match i {
                     Some(i) => row.keep.contains(&(i as u32)),
-                    None => true,
+                    // Added after the row's schema: the target's; dropped before it: null.
+                    None => !dropped_before(&translations, row.layout, j),
                 };
                 values.push(i.and_then(|i| row.after.get(i)));
                 if unknown && !row.follows_delete {

@@ -21,11 +21,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::{ChangeCollapser, CollapseOptions};
+use crate::destination::Destination;
 use crate::error::DeltaError;
 use crate::table::TableWriter;
-
-/// Default table location template.
-pub const DEFAULT_PATH: &str = "lake/${schema}_${table}";
 
 /// The direct pipeline's settings, parsed once from the connector's flat properties.
 #[derive(Debug, Clone)]
@@ -36,13 +34,8 @@ pub struct DirectConfig {
     pub postgres: PostgresSourceConfig,
     /// The Debezium record side.
     pub records: DebeziumConfig,
-    /// `sluice.delta.path`: where each table lives; `${topic}`, `${schema}` and `${table}` are
-    /// replaced (default `lake/${schema}_${table}`).
-    pub path: String,
-    /// `sluice.delta.flush.interval.ms`: the longest a change waits before its batch is committed.
-    pub flush_interval: Duration,
-    /// `sluice.delta.batch.max.records`: a batch is committed at this many records.
-    pub max_records: usize,
+    /// Where tables live and how large batches grow.
+    pub destination: Destination,
 }
 
 impl DirectConfig {
@@ -51,35 +44,12 @@ impl DirectConfig {
         let postgres = PostgresSourceConfig::from_properties(props).map_err(DeltaError::source)?;
         let records = DebeziumConfig::from_properties(props)
             .map_err(|e| DeltaError::Record { table: String::new(), message: e.to_string() })?;
-        let number = |name: &str, default: u64| -> Result<u64, DeltaError> {
-            match props.get(name) {
-                None => Ok(default),
-                Some(v) => {
-                    v.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| DeltaError::Config {
-                        property: name.to_owned(),
-                        message: format!("expected a positive integer, got '{v}'"),
-                    })
-                }
-            }
-        };
         Ok(DirectConfig {
             name: postgres.name.clone(),
-            path: props.get("sluice.delta.path").cloned().unwrap_or_else(|| DEFAULT_PATH.to_owned()),
-            flush_interval: Duration::from_millis(number("sluice.delta.flush.interval.ms", 1000)?),
-            max_records: usize::try_from(number("sluice.delta.batch.max.records", 100_000)?)
-                .unwrap_or(usize::MAX),
+            destination: Destination::from_properties(props)?,
             postgres,
             records,
         })
-    }
-
-    /// The location of the table a topic's records go to.
-    pub fn location(&self, topic: &str) -> String {
-        // Topic: <prefix>.<schema>.<table>; the prefix may itself contain dots.
-        let mut parts = topic.rsplitn(3, '.');
-        let table = parts.next().unwrap_or(topic);
-        let schema = parts.next().unwrap_or("");
-        self.path.replace("${topic}", topic).replace("${schema}", schema).replace("${table}", table)
     }
 }
 
@@ -244,7 +214,7 @@ impl Applier<'_> {
                 self.in_transaction = false;
                 self.last_commit = Some(c.commit_lsn);
                 self.position.lsn = self.position.lsn.max(c.end_lsn);
-                if self.pending_records >= self.config.max_records {
+                if self.pending_records >= self.config.destination.max_records {
                     return self.flush(positions).await;
                 }
                 Ok(None)
@@ -265,7 +235,7 @@ impl Applier<'_> {
             }
             SourceEvent::Change(c) if c.source.snapshot.is_some() => {
                 // Snapshot rows have no transactions: a batch may end anywhere.
-                if self.pending_records >= self.config.max_records {
+                if self.pending_records >= self.config.destination.max_records {
                     return self.flush(positions).await;
                 }
                 Ok(None)
@@ -286,7 +256,7 @@ impl Applier<'_> {
         let version = match self.writers.get(&record.topic) {
             Some((_, v)) => *v,
             None => {
-                let location = self.config.location(&record.topic);
+                let location = self.config.destination.location(&record.topic);
                 match TableWriter::open(&location, &record.topic).await? {
                     Some(mut writer) => {
                         let v = writer.transaction_version(&self.config.name).await?;
@@ -305,7 +275,7 @@ impl Applier<'_> {
 
     /// Commits the pending batch when it is old enough (between transactions only).
     async fn flush_if_due(&mut self, positions: &dyn PositionStore) -> Result<Option<Lsn>, DeltaError> {
-        let due = self.first_pending.is_some_and(|t| t.elapsed() >= self.config.flush_interval);
+        let due = self.first_pending.is_some_and(|t| t.elapsed() >= self.config.destination.flush_interval);
         // Never in the middle of a source transaction: a table must not show half of one.
         if due && !self.in_transaction { self.flush(positions).await } else { Ok(None) }
     }
@@ -320,7 +290,7 @@ impl Applier<'_> {
         for changes in collapser.finish() {
             let topic = changes.topic().to_owned();
             if !self.writers.contains_key(&topic) {
-                let location = self.config.location(&topic);
+                let location = self.config.destination.location(&topic);
                 let writer = match changes.mapping() {
                     Some(mapping) => TableWriter::open_or_create(&location, mapping).await?,
                     None => match TableWriter::open(&location, &topic).await? {
@@ -372,21 +342,11 @@ mod tests {
     }
 
     #[test]
-    fn locations_follow_the_template() {
-        let c = DirectConfig::from_properties(&props(&[])).unwrap();
-        assert_eq!(c.location("srv.one.public.customers"), "lake/public_customers");
+    fn destination_properties_are_read() {
         let c = DirectConfig::from_properties(&props(&[("sluice.delta.path", "/data/${topic}")])).unwrap();
-        assert_eq!(c.location("srv.one.public.customers"), "/data/srv.one.public.customers");
-    }
-
-    #[test]
-    fn numbers_are_validated_by_name() {
-        for bad in ["0", "-5", "soon"] {
-            let e = DirectConfig::from_properties(&props(&[("sluice.delta.flush.interval.ms", bad)]))
-                .unwrap_err();
-            assert!(e.to_string().contains("sluice.delta.flush.interval.ms"), "{e}");
-        }
-        let c = DirectConfig::from_properties(&props(&[("sluice.delta.batch.max.records", "10")])).unwrap();
-        assert_eq!(c.max_records, 10);
+        assert_eq!(c.destination.location("srv.one.public.customers"), "/data/srv.one.public.customers");
+        let e =
+            DirectConfig::from_properties(&props(&[("sluice.delta.batch.max.records", "none")])).unwrap_err();
+        assert!(e.to_string().contains("sluice.delta.batch.max.records"), "{e}");
     }
 }

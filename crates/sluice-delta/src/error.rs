@@ -118,6 +118,10 @@ pub enum DeltaError {
     /// The PostgreSQL source failed (the direct path's upstream).
     #[error(transparent)]
     Source(std::sync::Arc<sluice_postgres::PostgresError>),
+    /// Kafka or the schema registry failed (the sink connector's upstream), or a record could not
+    /// be decoded (named by topic, partition and offset).
+    #[error(transparent)]
+    Kafka(std::sync::Arc<sluice_kafka::KafkaError>),
     /// A task of the pipeline failed unexpectedly (a bug).
     #[error("internal error: {0}")]
     Internal(String),
@@ -187,7 +191,13 @@ impl DeltaError {
             | DeltaError::Position(_)
             | DeltaError::Internal(_) => ErrorClass::Definite,
             DeltaError::Source(e) => e.class(),
+            DeltaError::Kafka(e) => e.class(),
         }
+    }
+
+    /// Wraps a Kafka-side error.
+    pub fn kafka(e: sluice_kafka::KafkaError) -> Self {
+        DeltaError::Kafka(std::sync::Arc::new(e))
     }
 
     pub(crate) fn delta(table: &str, context: impl Into<String>, source: DeltaTableError) -> Self {

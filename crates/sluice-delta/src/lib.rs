@@ -12,14 +12,16 @@
 
 pub mod batch;
 mod column;
+pub mod destination;
 pub mod direct;
 pub mod error;
 pub mod mapping;
 pub mod query;
+pub mod sink;
 pub mod table;
 mod toast;
 
 pub use batch::{ChangeBatch, ChangeCollapser, ChangePosition, CollapseOptions, TableChanges, collapse};
 pub use error::DeltaError;
 pub use mapping::TableMapping;
-pub use table::{Applied, ApplyPath, TableWriter};
+pub use table::{AppTxn, Applied, ApplyPath, TableWriter};

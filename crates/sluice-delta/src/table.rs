@@ -92,6 +92,28 @@ pub struct Applied {
     pub attempts: usize,
 }
 
+/// A source position recorded in a Delta commit: the `txn` action (application id, version). The
+/// direct path has one per connector (version: the commit LSN); the Kafka sink one per topic
+/// partition (`<connector>-<topic>-<partition>`, version: the offset).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AppTxn {
+    /// The application id.
+    pub app_id: String,
+    /// The last version of the source the commit covers.
+    pub version: i64,
+}
+
+impl AppTxn {
+    /// `txn(app_id, version)`.
+    pub fn new(app_id: impl Into<String>, version: i64) -> Self {
+        AppTxn { app_id: app_id.into(), version }
+    }
+
+    fn action(&self) -> Transaction {
+        Transaction::new(&self.app_id, self.version)
+    }
+}
+
 /// A Delta table that one applier writes.
 #[derive(Debug, Clone)]
 pub struct TableWriter {
@@ -173,6 +195,16 @@ impl TableWriter {
         &self.table
     }
 
+    /// The table's name in errors (the topic).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Replaces the loaded table with one an operation on it returned (maintenance).
+    pub(crate) fn replace_table(&mut self, table: DeltaTable) {
+        self.table = table;
+    }
+
     /// Reloads the table to its latest version.
     pub async fn reload(&mut self) -> Result<(), DeltaError> {
         self.table.update_state().await.map_err(|e| DeltaError::delta(&self.name, "reloading the table", e))
@@ -217,13 +249,34 @@ impl TableWriter {
         version: i64,
         keys_are_new: bool,
     ) -> Result<Applied, DeltaError> {
+        self.apply_many(changes, &[AppTxn::new(app_id, version)], keys_are_new).await
+    }
+
+    /// [`TableWriter::apply`] for a batch covering several source partitions: the one commit
+    /// carries a `txn` for each (at least one is required, so that every commit records where its
+    /// source stands).
+    pub async fn apply_many(
+        &mut self,
+        changes: &TableChanges,
+        txns: &[AppTxn],
+        keys_are_new: bool,
+    ) -> Result<Applied, DeltaError> {
+        if txns.is_empty() {
+            return Err(DeltaError::Internal(format!("table {}: a commit without a txn", self.name)));
+        }
         let batch = if changes.is_empty() { None } else { Some(changes.to_batch()?) };
+        let fenced = |name: &str| DeltaError::Fenced {
+            table: name.to_owned(),
+            app_id: txns.iter().map(|t| t.app_id.as_str()).collect::<Vec<_>>().join(", "),
+        };
         let mut attempt = 1;
         loop {
-            match self.try_apply(changes, batch.as_ref(), app_id, version, keys_are_new).await {
+            match self.try_apply(changes, batch.as_ref(), txns, keys_are_new).await {
                 Ok(mut applied) => {
                     applied.attempts = attempt;
-                    self.txn_seen.insert(app_id.to_owned(), version);
+                    for t in txns {
+                        self.txn_seen.insert(t.app_id.clone(), t.version);
+                    }
                     return Ok(applied);
                 }
                 Err(DeltaError::Delta { source, .. })
@@ -232,24 +285,24 @@ impl TableWriter {
                         Some(CommitConflictError::ConcurrentTransaction)
                     ) =>
                 {
-                    return Err(DeltaError::Fenced { table: self.name.clone(), app_id: app_id.to_owned() });
+                    return Err(fenced(&self.name));
                 }
                 Err(e @ DeltaError::Delta { .. }) if attempt < self.max_attempts && is_conflict(&e) => {
                     tracing::info!(table = %self.name, attempt, error = %e, "commit conflict; retrying");
                     attempt += 1;
-                    let seen = self.txn_seen.get(app_id).copied();
+                    let seen: Vec<Option<i64>> =
+                        txns.iter().map(|t| self.txn_seen.get(&t.app_id).copied()).collect();
                     self.reload().await?;
-                    let stored = self.transaction_version(app_id).await?;
-                    let fenced = match (seen, stored) {
-                        (Some(seen), stored) => stored != Some(seen),
-                        (None, Some(stored)) => stored >= version,
-                        (None, None) => false,
-                    };
-                    if fenced {
-                        return Err(DeltaError::Fenced {
-                            table: self.name.clone(),
-                            app_id: app_id.to_owned(),
-                        });
+                    for (t, seen) in txns.iter().zip(seen) {
+                        let stored = self.transaction_version(&t.app_id).await?;
+                        let other_writer = match (seen, stored) {
+                            (Some(seen), stored) => stored != Some(seen),
+                            (None, Some(stored)) => stored >= t.version,
+                            (None, None) => false,
+                        };
+                        if other_writer {
+                            return Err(fenced(&self.name));
+                        }
                     }
                 }
                 Err(e) => return Err(e),
@@ -261,8 +314,7 @@ impl TableWriter {
         &mut self,
         changes: &TableChanges,
         batch: Option<&ChangeBatch>,
-        app_id: &str,
-        version: i64,
+        txns: &[AppTxn],
         keys_are_new: bool,
     ) -> Result<Applied, DeltaError> {
         let columns_added = match changes.mapping() {
@@ -270,8 +322,7 @@ impl TableWriter {
             None => Vec::new(),
         };
         let target = self.arrow_schema()?;
-        let props =
-            || CommitProperties::default().with_application_transaction(Transaction::new(app_id, version));
+        let props = || txn_properties(txns);
         let mut applied = Applied {
             path: ApplyPath::TxnOnly,
             table_version: 0,
@@ -331,7 +382,7 @@ impl TableWriter {
             None => {}
         }
         if self.table.version() == base_version {
-            self.commit_txn_only(app_id, version).await?;
+            self.commit_txn_only(txns).await?;
             applied.path = ApplyPath::TxnOnly;
         }
         applied.table_version = self.table.version().unwrap_or(0);
@@ -461,27 +512,27 @@ impl TableWriter {
             .map_err(merge_err)
     }
 
-    /// Records `txn(app_id, version)` in an otherwise empty commit.
-    async fn commit_txn_only(&mut self, app_id: &str, version: i64) -> Result<(), DeltaError> {
+    /// Records the txns in an otherwise empty commit.
+    async fn commit_txn_only(&mut self, txns: &[AppTxn]) -> Result<(), DeltaError> {
         let context = "committing the txn of a batch that changed nothing";
         let snapshot = self.table.snapshot().map_err(|e| DeltaError::delta(&self.name, context, e))?;
-        CommitBuilder::from(
-            CommitProperties::default().with_application_transaction(Transaction::new(app_id, version)),
-        )
-        .with_actions(vec![])
-        .build(
-            Some(snapshot as &dyn TableReference),
-            self.table.log_store(),
-            DeltaOperation::StreamingUpdate {
-                output_mode: OutputMode::Update,
-                query_id: app_id.to_owned(),
-                epoch_id: version,
-            },
-        )
-        .await
-        .map_err(|e| DeltaError::delta(&self.name, context, e))?;
+        let (query_id, epoch_id) = txns.first().map_or((String::new(), 0), |t| (t.app_id.clone(), t.version));
+        CommitBuilder::from(txn_properties(txns))
+            .with_actions(vec![])
+            .build(
+                Some(snapshot as &dyn TableReference),
+                self.table.log_store(),
+                DeltaOperation::StreamingUpdate { output_mode: OutputMode::Update, query_id, epoch_id },
+            )
+            .await
+            .map_err(|e| DeltaError::delta(&self.name, context, e))?;
         self.reload().await
     }
+}
+
+/// Commit properties carrying every txn.
+fn txn_properties(txns: &[AppTxn]) -> CommitProperties {
+    CommitProperties::default().with_application_transactions(txns.iter().map(AppTxn::action).collect())
 }
 
 fn is_conflict(e: &DeltaError) -> bool {

@@ -136,6 +136,15 @@ impl SinkConsumer {
         &mut self,
         mut applied: impl FnMut(&str, i32) -> Option<i64>,
     ) -> Result<Vec<(String, i32)>, KafkaError> {
+        let new = self.unassigned()?;
+        let starts = new.iter().map(|(t, p)| (t.clone(), *p, applied(t, *p))).collect::<Vec<_>>();
+        self.assign(&starts)?;
+        Ok(new)
+    }
+
+    /// The partitions of the selected topics that exist now and are not assigned yet (a caller
+    /// that must look up where each starts, asynchronously, then calls [`SinkConsumer::assign`]).
+    pub fn unassigned(&self) -> Result<Vec<(String, i32)>, KafkaError> {
         let metadata = self
             .consumer
             .fetch_metadata(None, METADATA_TIMEOUT)
@@ -152,25 +161,29 @@ impl SinkConsumer {
                 }
             }
         }
-        if new.is_empty() {
-            return Ok(new);
+        Ok(new)
+    }
+
+    /// Adds partitions to the assignment, each starting after its last applied offset (`None`: at
+    /// the beginning). Already-assigned partitions continue where reading got to.
+    pub fn assign(&mut self, starts: &[(String, i32, Option<i64>)]) -> Result<(), KafkaError> {
+        if starts.is_empty() {
+            return Ok(());
         }
-        for (topic, partition) in &new {
-            let start = match applied(topic, *partition) {
+        for (topic, partition, applied) in starts {
+            let start = match applied {
                 Some(last) => Offset::Offset(last + 1),
                 None => Offset::Beginning,
             };
             self.positions.insert((topic.clone(), *partition), start);
         }
-        // A new assignment replaces the old one: already-assigned partitions continue where
-        // reading got to.
+        // A new assignment replaces the old one.
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), start) in &self.positions {
             tpl.add_partition_offset(topic, *partition, *start)
                 .map_err(|e| KafkaError::client(format!("assigning {topic}/{partition}"), e))?;
         }
-        self.consumer.assign(&tpl).map_err(|e| KafkaError::client("assigning the sink's partitions", e))?;
-        Ok(new)
+        self.consumer.assign(&tpl).map_err(|e| KafkaError::client("assigning the sink's partitions", e))
     }
 
     /// Up to `max` records, waiting at most `wait` for the first one; decoded in order.

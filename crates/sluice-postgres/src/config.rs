@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use sluice_core::Secret;
-use sluice_core::properties::Properties;
+use sluice_core::properties::{Properties, closest_name};
 
 use crate::error::PostgresError;
 use crate::filter::{PatternList, TableFilter};
@@ -357,27 +357,7 @@ pub fn check_property_names(props: &BTreeMap<String, String>) -> Result<(), Post
 }
 
 fn closest_property(name: &str) -> Option<&'static str> {
-    CONNECT_PROPERTIES
-        .iter()
-        .chain(DEBEZIUM_PROPERTIES)
-        .chain(SLUICE_PROPERTIES)
-        .map(|k| (edit_distance(name, k), *k))
-        .filter(|(d, k)| *d <= 3.max(k.len() / 5))
-        .min()
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    closest_name(name, CONNECT_PROPERTIES.iter().chain(DEBEZIUM_PROPERTIES).chain(SLUICE_PROPERTIES).copied())
 }
 
 impl PostgresSourceConfig {

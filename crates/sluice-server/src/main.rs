@@ -16,8 +16,14 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "sluice", version, about)]
 struct Cli {
-    /// Log filter (tracing syntax, e.g. `info`, `sluice_postgres=debug`); also `RUST_LOG`.
-    #[arg(long, global = true, env = "SLUICE_LOG", default_value = "info")]
+    /// Log filter (tracing syntax, e.g. `info`, `sluice_postgres=debug`); also `RUST_LOG`. The
+    /// default keeps delta-rs' per-commit chatter out.
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_LOG",
+        default_value = "info,deltalake_core=warn,deltalake_core::operations::merge=error,buoyant_kernel=warn,datafusion=warn"
+    )]
     log: String,
     /// Log as JSON objects instead of text.
     #[arg(long, global = true, env = "SLUICE_LOG_JSON")]

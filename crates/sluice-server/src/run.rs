@@ -1,6 +1,7 @@
-//! `sluice run`: the long-running service. For now: the embedded schema registry and the source
-//! connectors given on the command line, publishing to Kafka, or, with no Kafka configured,
-//! replicating straight into Delta tables (the direct path).
+//! `sluice run`: the long-running service. For now: the embedded schema registry and the
+//! connectors given on the command line: PostgreSQL sources publishing to Kafka, or, with no Kafka
+//! configured, replicating straight into Delta tables (the direct path); and Delta sinks reading
+//! Debezium topics from Kafka.
 //!
 //! Storage follows Kafka Connect's two worker modes. Standalone (no Kafka configured, the embedded
 //! default, or `offset.storage.file.filename` set): the registry's log and the connectors' offsets
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use sluice_delta::direct::DirectConfig;
+use sluice_delta::sink::{DELTA_SINK_CONNECTOR_CLASS, SinkConfig};
 use sluice_kafka::config::KafkaConfig;
 use sluice_kafka::offsets::{FileOffsetStore, KafkaOffsetStore, OffsetStore};
 use sluice_kafka::publisher::{self, PublisherConfig, PublisherStatus};
@@ -104,6 +106,23 @@ pub(crate) async fn run(options: RunOptions) -> Result<()> {
     let mut tasks = Vec::new();
     for path in &options.connectors {
         let props = connector_file::load(path, &[])?;
+        if props.get("connector.class").map(|c| c.trim()) == Some(DELTA_SINK_CONNECTOR_CLASS) {
+            let kafka = kafka.clone().with_context(|| {
+                format!(
+                    "connector config {}: the Delta sink reads Kafka topics; give a worker config with \
+                     bootstrap.servers (--worker)",
+                    path.display()
+                )
+            })?;
+            let config = SinkConfig::from_properties(&props, registry_url.as_deref())
+                .with_context(|| format!("connector config {}", path.display()))?;
+            let name = config.name.clone();
+            let c = cancel.child_token();
+            tasks.push(sluice_core::task::spawn_named(format!("connector:{name}"), async move {
+                sluice_delta::sink::run(config, kafka, c).await.with_context(|| format!("connector '{name}'"))
+            }));
+            continue;
+        }
         let Some(kafka) = kafka.clone() else {
             // No Kafka: the embedded default replicates straight into Delta tables.
             let config = DirectConfig::from_properties(&props)

@@ -82,6 +82,17 @@ fn order_is_by_commit_lsn_and_seq_not_arrival() {
 }
 
 #[test]
+fn in_arrival_order_the_later_record_wins_whatever_its_position() {
+    let mut src = Source::new();
+    let first = src.txn(vec![Step::Insert(row(1, "old", "x"))]);
+    let second = src.txn(vec![Step::Update { before: None, after: row(1, "new", "x") }]);
+    // Kafka: the partition's order is the source's order; positions are not compared.
+    let options = CollapseOptions::default().in_arrival_order();
+    let changes = collapse(second.into_iter().chain(first), &options).unwrap();
+    assert_eq!(rows(&changes[0].to_batch().unwrap().batch), vec![(1, "c".into(), s("old"), s("x"))]);
+}
+
+#[test]
 fn a_key_change_deletes_the_old_key_and_creates_the_new_one() {
     let mut src = Source::new();
     let mut records = src.snapshot(vec![row(1, "a", "bio")]);
@@ -253,4 +264,67 @@ fn tables_are_collapsed_separately_in_first_seen_order() {
         rows(&changes[1].to_batch().unwrap().batch),
         vec![(1, "c".into(), s("other"), s("y")), (2, "d".into(), None, None)]
     );
+}
+
+#[test]
+fn a_key_change_takes_unchanged_toast_values_from_the_old_keys_row_in_the_batch() {
+    let mut src = Source::new();
+    let mut records = src.txn(vec![Step::Insert(row(1, "a", "long bio"))]);
+    // 1 → 5 → 6, bio untouched (unchanged-TOAST placeholder in both creates).
+    records.extend(src.txn(vec![Step::Update { before: Some(key_only(1, 9)), after: toasted(5, "moved") }]));
+    records.extend(src.txn(vec![Step::Update { before: Some(key_only(5, 9)), after: toasted(6, "again") }]));
+    // Key 2 is not in the batch: its value can only come from the table.
+    records.extend(src.txn(vec![Step::Update { before: Some(key_only(2, 9)), after: toasted(7, "x") }]));
+    let b = collapse_all(records).remove(0).to_batch().unwrap();
+    assert_eq!(
+        rows(&b.batch),
+        vec![
+            (1, "d".into(), None, None),
+            (2, "d".into(), None, None),
+            (5, "d".into(), None, None),
+            (6, "c".into(), s("again"), s("long bio")),
+            (7, "c".into(), s("x"), None),
+        ]
+    );
+    let flags = b.batch.column_by_name(&b.keep[0].flag).unwrap().as_boolean();
+    let id = b.batch.column_by_name("id").unwrap().as_primitive::<Int32Type>();
+    for i in 0..b.batch.num_rows() {
+        assert_eq!(flags.value(i), id.value(i) == 7, "only the row whose old value is unknown keeps a flag");
+    }
+}
+
+#[test]
+fn a_column_dropped_mid_batch_stays_with_the_values_written_before_the_drop() {
+    let mut src = Source::new();
+    let mut records = src.txn(vec![Step::Update { before: None, after: row(1, "a", "x") }]);
+    src.set_table(source::customers(2));
+    records.extend(src.txn(vec![Step::Update { before: None, after: row_v2(2, "b", "y", "e2") }]));
+    let mut dropped = (*source::customers(2)).clone();
+    dropped.version = 3;
+    dropped.columns.retain(|c| &*c.name != "extra");
+    src.set_table(Arc::new(dropped));
+    records.extend(src.txn(vec![Step::Update { before: None, after: row(3, "c", "z") }]));
+    let t = collapse_all(records).remove(0);
+    let mapping = t.mapping().unwrap();
+    assert_eq!(mapping.columns().last().unwrap().name(), "extra", "the dropped column stays, last");
+    assert!(mapping.columns().last().unwrap().field().is_nullable());
+    assert!(t.keeps_target_values(), "row 1 predates the column");
+    let b = t.to_batch().unwrap();
+    let extra = b.batch.column_by_name("extra").unwrap().as_string::<i32>();
+    let id = b.batch.column_by_name("id").unwrap().as_primitive::<Int32Type>();
+    let flags = b.batch.column_by_name(&b.keep[0].flag).unwrap().as_boolean();
+    assert_eq!(b.keep[0].column, "extra");
+    for i in 0..3 {
+        let (value, keep) = match id.value(i) {
+            1 => (None, true),        // before the column existed: the table's value
+            2 => (Some("e2"), false), // written while it existed
+            _ => (None, false),       // written after the drop: null
+        };
+        assert_eq!(
+            (extra.is_valid(i).then(|| extra.value(i)), flags.value(i)),
+            (value, keep),
+            "row {}",
+            id.value(i)
+        );
+    }
 }
