@@ -8,6 +8,7 @@
 //! running, durability across a broker restart (memory storage loses everything; the outage tests
 //! either freeze the broker with SIGSTOP or re-create the topic after a restart).
 
+mod connect_debezium;
 mod delta_sink;
 mod pipeline;
 

@@ -10,6 +10,7 @@
 //! installs when missing. `SLUICE_KEEP_PG=1` keeps its files (and `server.log`) after the run.
 
 pub mod capture;
+pub mod connect;
 pub mod kafka;
 pub mod oracle;
 pub mod process;
