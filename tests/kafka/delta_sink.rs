@@ -4,16 +4,23 @@
 //!
 //! One `sluice run` process runs both connectors; it is `kill -9`ed mid-stream and restarted, so
 //! the source re-sends what was in flight and the sink re-reads what it had not committed: the
-//! table must still equal the source, with every key once.
+//! table must still equal the source, with every key once. The second test runs the sink alone
+//! on topics the real Debezium 3.6.3 wrote from Kafka Connect 4.3, again with a `kill -9`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+use sluice_registry::{FileLog, Registry};
+use sluice_tests::connect::{self, KafkaConnectStandalone};
 use sluice_tests::kafka::Broker;
+use sluice_tests::process::SluiceProcess;
 use sluice_tests::{TestDb, init_tracing};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::pipeline::{Service, wait_until};
 
@@ -155,12 +162,13 @@ async fn workload(db: &TestDb, count: i64, pause: Duration) -> Result<()> {
     Ok(())
 }
 
-/// Waits until the Delta table equals the source table; returns the txn versions.
+/// Waits until the Delta table equals the source table; returns the txn versions. `log` tells
+/// what the writer logged, for the failure message.
 async fn converge(
     db: &TestDb,
     table: &Path,
     apps: &[String],
-    service: &Service,
+    log: &dyn Fn() -> String,
     within: Duration,
 ) -> Result<Value> {
     let start = std::time::Instant::now();
@@ -181,15 +189,14 @@ async fn converge(
     bail!(
         "the Delta table did not converge to the source within {within:?} (delta rows, source rows, first \
          difference): {last:?}\nsluice log:\n{}",
-        service.log()
+        log()
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_to_kafka_to_the_delta_sink_exactly_once_across_kill_9() -> Result<()> {
-    init_tracing();
-    let broker = Broker::start()?;
-    let db = TestDb::create("kafka_delta_sink").await?;
+/// A database with the `customers` table and 40 rows for the snapshot (every third with TOASTed
+/// notes).
+async fn customers(name: &str) -> Result<TestDb> {
+    let db = TestDb::create(name).await?;
     db.exec(
         "CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, balance numeric(10,2), notes text)",
     )
@@ -198,6 +205,29 @@ async fn postgres_to_kafka_to_the_delta_sink_exactly_once_across_kill_9() -> Res
         let notes = if id % 3 == 0 { format!("'{}'", toasted(id, 9000)) } else { "NULL".into() };
         db.exec(&format!("INSERT INTO customers VALUES ({id}, 'snap{id}', {id}.50, {notes})")).await?;
     }
+    Ok(db)
+}
+
+/// A second connection to `db` for a background workload.
+async fn workload_in_background(db: &TestDb, count: i64) -> Result<tokio::task::JoinHandle<Result<()>>> {
+    let db = TestDb { name: db.name.clone(), cluster: db.cluster.clone(), client: db.connect().await? };
+    Ok(tokio::spawn(async move { workload(&db, count, Duration::from_millis(4)).await }))
+}
+
+/// Number of commits in a table's log.
+fn commits(table: &Path) -> usize {
+    std::fs::read_dir(table.join("_delta_log"))
+        .map(|d| {
+            d.filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))).count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_to_kafka_to_the_delta_sink_exactly_once_across_kill_9() -> Result<()> {
+    init_tracing();
+    let broker = Broker::start()?;
+    let db = customers("kafka_delta_sink").await?;
     let mut service = Service::new(&db, &broker, "sinkpipe", &[("skipped.operations", "none")])?;
     let lake = service.dir.path().join("lake");
     service.add_connector(
@@ -215,25 +245,16 @@ async fn postgres_to_kafka_to_the_delta_sink_exactly_once_across_kill_9() -> Res
     let table = lake.join("customers");
     let apps: Vec<String> = (0..3).map(|p| format!("{SINK}-{}-{p}", service.topic())).collect();
     let started = std::time::Instant::now();
-    converge(&db, &table, &apps, &service, Duration::from_secs(90)).await.context("after the snapshot")?;
+    converge(&db, &table, &apps, &|| service.log(), Duration::from_secs(90))
+        .await
+        .context("after the snapshot")?;
     tracing::info!(elapsed = ?started.elapsed(), "snapshot in Delta");
 
-    let load = {
-        let db = TestDb { name: db.name.clone(), cluster: db.cluster.clone(), client: db.connect().await? };
-        tokio::spawn(async move { workload(&db, 500, Duration::from_millis(4)).await })
-    };
+    let load = workload_in_background(&db, 500).await?;
     // Kill both connectors while changes are in flight at every stage, then restart.
-    let commits = || {
-        std::fs::read_dir(table.join("_delta_log"))
-            .map(|d| {
-                d.filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json")))
-                    .count()
-            })
-            .unwrap_or(0)
-    };
-    let snapshot_commits = commits();
+    let snapshot_commits = commits(&table);
     wait_until("some streamed changes in Delta", Duration::from_secs(60), || {
-        commits() >= snapshot_commits + 3
+        commits(&table) >= snapshot_commits + 3
     })
     .await
     .with_context(|| service.log())?;
@@ -242,7 +263,7 @@ async fn postgres_to_kafka_to_the_delta_sink_exactly_once_across_kill_9() -> Res
     service.start(&[])?;
     load.await??;
     tracing::info!(elapsed = ?started.elapsed(), "workload done");
-    let txn = converge(&db, &table, &apps, &service, Duration::from_secs(120))
+    let txn = converge(&db, &table, &apps, &|| service.log(), Duration::from_secs(120))
         .await
         .context("after the workload")?;
     let recorded: Vec<i64> = apps.iter().filter_map(|a| txn[a].as_i64()).collect();
@@ -252,17 +273,139 @@ async fn postgres_to_kafka_to_the_delta_sink_exactly_once_across_kill_9() -> Res
     // A truncate reaches the table (once everything before it is applied: on a topic with several
     // partitions the sink applies a truncate where it reads it), then new rows follow it.
     db.exec("TRUNCATE customers").await?;
-    converge(&db, &table, &apps, &service, Duration::from_secs(60)).await.context("after the truncate")?;
+    converge(&db, &table, &apps, &|| service.log(), Duration::from_secs(60))
+        .await
+        .context("after the truncate")?;
     db.exec("INSERT INTO customers VALUES (7, 'after', 1.00, NULL)").await?;
-    converge(&db, &table, &apps, &service, Duration::from_secs(60)).await.context("after the truncate")?;
+    converge(&db, &table, &apps, &|| service.log(), Duration::from_secs(60))
+        .await
+        .context("after the truncate")?;
 
     // A clean stop and restart re-applies nothing: the versions stand.
     service.process().terminate(Duration::from_secs(30))?;
     let before = delta_table(&table, &apps)?.context("table")?.1;
     service.start(&[])?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = converge(&db, &table, &apps, &service, Duration::from_secs(30)).await?;
+    let after = converge(&db, &table, &apps, &|| service.log(), Duration::from_secs(30)).await?;
     assert_eq!(before, after, "a restart changed the recorded positions without new records");
     service.process().terminate(Duration::from_secs(30))?;
+    Ok(())
+}
+
+/// A sluice process running only the Delta sink, against a registry it does not serve.
+struct SinkProcess {
+    dir: tempfile::TempDir,
+    process: Option<SluiceProcess>,
+    bootstrap: String,
+}
+
+impl SinkProcess {
+    fn new(bootstrap: &str, registry_url: &str, topics_regex: &str) -> Result<SinkProcess> {
+        let dir = tempfile::tempdir()?;
+        let config = json!({ "name": SINK, "config": {
+            "connector.class": "io.sluice.connect.delta.DeltaSinkConnector",
+            "topics.regex": topics_regex,
+            "value.converter.schema.registry.url": registry_url,
+            "sluice.delta.path": format!("{}/lake/${{table}}", dir.path().display()),
+            "sluice.delta.flush.interval.ms": "300",
+        }});
+        std::fs::write(dir.path().join("sink.json"), serde_json::to_vec_pretty(&config)?)?;
+        Ok(SinkProcess { dir, process: None, bootstrap: bootstrap.to_owned() })
+    }
+
+    fn start(&mut self) -> Result<()> {
+        let d = self.dir.path();
+        let args: Vec<String> = vec![
+            "run".into(),
+            "--data-dir".into(),
+            d.join("data").display().to_string(),
+            "--registry-listen".into(),
+            "off".into(),
+            "--worker-set".into(),
+            format!("bootstrap.servers={}", self.bootstrap),
+            "--connector".into(),
+            d.join("sink.json").display().to_string(),
+        ];
+        self.process = Some(SluiceProcess::start(&args, &d.join("sluice.log"))?);
+        Ok(())
+    }
+
+    fn process(&mut self) -> &mut SluiceProcess {
+        self.process.as_mut().expect("started")
+    }
+
+    fn table(&self, name: &str) -> PathBuf {
+        self.dir.path().join("lake").join(name)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sluice.log")).unwrap_or_default()
+    }
+}
+
+/// The same sink on topics written by the real Debezium 3.6.3 PostgreSQL connector in Kafka
+/// Connect 4.3, with Confluent's AvroConverter registering through sluice's registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_written_by_the_real_debezium_replicate_into_delta() -> Result<()> {
+    init_tracing();
+    if let Err(e) = connect::prerequisites() {
+        if std::env::var_os("CI").is_some() {
+            return Err(e.context("Kafka Connect with Debezium is required in CI"));
+        }
+        eprintln!("skipping: Kafka Connect with Debezium cannot run here: {e:#}");
+        return Ok(());
+    }
+    let db = customers("dbz_delta_sink").await?;
+    let broker = Broker::start()?;
+    let registry_dir = tempfile::tempdir()?;
+    let registry =
+        Registry::open(Box::new(FileLog::open(registry_dir.path().join("schemas.jsonl"))?)).await?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let registry_url = format!("http://{}", listener.local_addr()?);
+    let cancel = CancellationToken::new();
+    let server =
+        tokio::spawn(sluice_registry::server::serve(listener, Arc::clone(&registry), cancel.clone()));
+
+    let mut props = connect::postgres_connector(&db, "dbzsink", "public.customers");
+    props.insert("topic.creation.default.partitions".into(), "3".into());
+    props.insert("skipped.operations".into(), "none".into());
+    let mut debezium = KafkaConnectStandalone::start(&broker.bootstrap(), &registry_url, &[], &props)?;
+    debezium.wait_running(Duration::from_secs(240)).await?;
+
+    let mut sink = SinkProcess::new(&broker.bootstrap(), &registry_url, "dbzsink\\.public\\..*")?;
+    sink.start()?;
+    let table = sink.table("customers");
+    let apps: Vec<String> = (0..3).map(|p| format!("{SINK}-dbzsink.public.customers-{p}")).collect();
+    let log = || format!("{}\nKafka Connect:\n{}", sink.log(), debezium.log_tail(40));
+    converge(&db, &table, &apps, &log, Duration::from_secs(180)).await.context("after the snapshot")?;
+
+    let load = workload_in_background(&db, 300).await?;
+    let snapshot_commits = commits(&table);
+    wait_until("some streamed changes in Delta", Duration::from_secs(60), || {
+        commits(&table) >= snapshot_commits + 2
+    })
+    .await
+    .with_context(|| sink.log())?;
+    sink.process().kill9()?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sink.start()?;
+    load.await??;
+    let log = || format!("{}\nKafka Connect:\n{}", sink.log(), debezium.log_tail(40));
+    let txn =
+        converge(&db, &table, &apps, &log, Duration::from_secs(120)).await.context("after the workload")?;
+    assert!(apps.iter().any(|a| txn[a].is_i64()), "no partition's offset recorded: {txn}");
+
+    db.exec("TRUNCATE customers").await?;
+    converge(&db, &table, &apps, &log, Duration::from_secs(60)).await.context("after the truncate")?;
+    db.exec("INSERT INTO customers VALUES (7, 'after', 1.00, NULL)").await?;
+    converge(&db, &table, &apps, &log, Duration::from_secs(60)).await.context("after the truncate")?;
+
+    sink.process().terminate(Duration::from_secs(30))?;
+    let stopped = debezium.stop().await?;
+    cancel.cancel();
+    server.await??;
+    if !stopped.success() && stopped.code() != Some(143) {
+        bail!("Kafka Connect exited with {stopped}");
+    }
     Ok(())
 }
