@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::batch::{ChangeCollapser, CollapseOptions};
 use crate::destination::Destination;
 use crate::error::DeltaError;
+use crate::maintenance::{self, MaintenanceConfig, MaintenanceSchedule};
 use crate::table::TableWriter;
 
 /// The direct pipeline's settings, parsed once from the connector's flat properties.
@@ -36,6 +37,8 @@ pub struct DirectConfig {
     pub records: DebeziumConfig,
     /// Where tables live and how large batches grow.
     pub destination: Destination,
+    /// Checkpoints, compaction and vacuum.
+    pub maintenance: MaintenanceConfig,
 }
 
 impl DirectConfig {
@@ -47,6 +50,7 @@ impl DirectConfig {
         Ok(DirectConfig {
             name: postgres.name.clone(),
             destination: Destination::from_properties(props)?,
+            maintenance: MaintenanceConfig::from_properties(props)?,
             postgres,
             records,
         })
@@ -104,6 +108,7 @@ async fn run_once(
         options,
         pending_records: 0,
         writers: HashMap::new(),
+        schedules: HashMap::new(),
         position: stored.unwrap_or(StoredOffset { lsn: Lsn::INVALID, snapshot_completed: false }),
         delivery_recorded: stored.is_some(),
         last_commit: None,
@@ -163,6 +168,8 @@ struct Applier<'a> {
     /// Open tables by topic, with the txn version they had when opened (changes of transactions at
     /// or below it are already in the table).
     writers: HashMap<String, (TableWriter, Option<i64>)>,
+    /// Maintenance schedules by topic.
+    schedules: HashMap<String, MaintenanceSchedule>,
     position: StoredOffset,
     delivery_recorded: bool,
     /// The commit record LSN of the last transaction whose changes are in the collapser (or
@@ -315,6 +322,11 @@ impl Applier<'_> {
         self.first_pending = None;
         self.missing.clear();
         positions.save(self.position)?;
+        // Between batches, so maintenance never races this applier's own commits.
+        for (topic, (writer, _)) in &mut self.writers {
+            let schedule = self.schedules.entry(topic.clone()).or_default();
+            maintenance::after_commit(writer, &self.config.maintenance, schedule).await;
+        }
         Ok((!snapshot_batch).then_some(self.position.lsn).filter(|l| *l != Lsn::INVALID))
     }
 }
@@ -339,6 +351,17 @@ mod tests {
             p.insert((*k).to_owned(), (*v).to_owned());
         }
         p
+    }
+
+    #[test]
+    fn the_source_config_accepts_every_delta_property() {
+        use crate::destination::DESTINATION_PROPERTIES;
+        use crate::maintenance::MAINTENANCE_PROPERTIES;
+        for name in DESTINATION_PROPERTIES.iter().chain(MAINTENANCE_PROPERTIES) {
+            assert!(sluice_postgres::config::is_known_property(name, &[]), "{name} is not accepted");
+        }
+        let c = DirectConfig::from_properties(&props(&[("sluice.delta.optimize.interval.ms", "0")])).unwrap();
+        assert_eq!(c.maintenance.optimize_interval, None);
     }
 
     #[test]

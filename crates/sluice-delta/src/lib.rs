@@ -15,6 +15,7 @@ mod column;
 pub mod destination;
 pub mod direct;
 pub mod error;
+pub mod maintenance;
 pub mod mapping;
 pub mod query;
 pub mod sink;
@@ -23,5 +24,6 @@ mod toast;
 
 pub use batch::{ChangeBatch, ChangeCollapser, ChangePosition, CollapseOptions, TableChanges, collapse};
 pub use error::DeltaError;
+pub use maintenance::{Due, MaintenanceConfig, MaintenanceReport, MaintenanceSchedule, maintain};
 pub use mapping::TableMapping;
 pub use table::{AppTxn, Applied, ApplyPath, TableWriter};

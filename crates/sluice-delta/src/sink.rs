@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::batch::{ChangeCollapser, CollapseOptions, DEFAULT_PLACEHOLDER};
 use crate::destination::{DESTINATION_PROPERTIES, Destination};
 use crate::error::DeltaError;
+use crate::maintenance::{self, MAINTENANCE_PROPERTIES, MaintenanceConfig, MaintenanceSchedule};
 use crate::table::{AppTxn, TableWriter};
 
 /// The connector class of the Delta sink (sluice's own: there is no JVM class behind it).
@@ -77,6 +78,8 @@ pub struct SinkConfig {
     pub topics: TopicSelection,
     /// Where tables live and how large batches grow.
     pub destination: Destination,
+    /// Checkpoints, compaction and vacuum.
+    pub maintenance: MaintenanceConfig,
     /// Recognises unchanged TOAST values (`unavailable.value.placeholder` of the source connector).
     pub collapse: CollapseOptions,
     /// The registry the topics' schemas are in (`value.converter.schema.registry.*`).
@@ -95,13 +98,16 @@ impl SinkConfig {
         let known = |name: &str| {
             SINK_PROPERTIES.contains(&name)
                 || DESTINATION_PROPERTIES.contains(&name)
+                || MAINTENANCE_PROPERTIES.contains(&name)
                 || SINK_PREFIXES.iter().any(|p| name.starts_with(p))
         };
-        for name in props.keys().filter(|n| !known(n)) {
-            let suggestion =
-                closest_name(name, SINK_PROPERTIES.iter().chain(DESTINATION_PROPERTIES).copied())
-                    .map(|s| format!("; did you mean '{s}'?"))
-                    .unwrap_or_default();
+        if let Some(name) = props.keys().find(|n| !known(n)) {
+            let suggestion = closest_name(
+                name,
+                SINK_PROPERTIES.iter().chain(DESTINATION_PROPERTIES).chain(MAINTENANCE_PROPERTIES).copied(),
+            )
+            .map(|s| format!("; did you mean '{s}'?"))
+            .unwrap_or_default();
             return Err(config(
                 name,
                 format!("unknown property for {DELTA_SINK_CONNECTOR_CLASS}{suggestion}"),
@@ -185,6 +191,7 @@ impl SinkConfig {
         Ok(SinkConfig {
             topics: TopicSelection::from_connector_properties(props).map_err(DeltaError::kafka)?,
             destination: Destination::from_properties(props)?,
+            maintenance: MaintenanceConfig::from_properties(props)?,
             collapse: CollapseOptions::new(placeholder).in_arrival_order(),
             registry,
             consumer_overrides,
@@ -258,6 +265,7 @@ async fn run_once(
         pending: BTreeMap::new(),
         applied: HashMap::new(),
         writers: HashMap::new(),
+        schedules: HashMap::new(),
     };
     let mut last_refresh: Option<Instant> = None;
     loop {
@@ -292,6 +300,8 @@ struct Sink<'a> {
     applied: HashMap<(String, i32), i64>,
     /// Open tables by location.
     writers: HashMap<String, TableWriter>,
+    /// Maintenance schedules by location.
+    schedules: HashMap<String, MaintenanceSchedule>,
 }
 
 impl Sink<'_> {
@@ -409,6 +419,11 @@ impl Sink<'_> {
         // Only for lag tools: the tables hold the positions the sink resumes from.
         if let Err(e) = consumer.commit(&next) {
             tracing::warn!(connector = %self.config.name, error = %e, "committing the consumer group's positions");
+        }
+        // Between batches, so maintenance never races this sink's own commits.
+        for (location, writer) in &mut self.writers {
+            let schedule = self.schedules.entry(location.clone()).or_default();
+            maintenance::after_commit(writer, &self.config.maintenance, schedule).await;
         }
         Ok(())
     }

@@ -302,6 +302,15 @@ const SLUICE_PROPERTIES: &[&str] = &[
     "sluice.delta.path",
     "sluice.delta.flush.interval.ms",
     "sluice.delta.batch.max.records",
+    "sluice.delta.checkpoint.interval",
+    "sluice.delta.optimize.interval.ms",
+    "sluice.delta.optimize.target.file.size.bytes",
+    "sluice.delta.optimize.min.files",
+    "sluice.delta.vacuum.interval.ms",
+    "sluice.delta.vacuum.retention.hours",
+    "sluice.delta.vacuum.retention.check.enabled",
+    "sluice.delta.vacuum.mode",
+    "sluice.delta.maintenance.max.attempts",
 ];
 
 /// Families of properties whose names carry a variable part.
