@@ -467,6 +467,22 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid() {
+        let file: serde_json::Value =
+            serde_json::from_str(include_str!("../../../connectors/delta-sink/example.json")).unwrap();
+        let mut props: BTreeMap<String, String> = file["config"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        props.insert("name".into(), file["name"].as_str().unwrap().to_owned());
+        let c = SinkConfig::from_properties(&props, Some("http://127.0.0.1:8081")).unwrap();
+        assert!(c.topics.matches("inventory.public.customers"));
+        assert_eq!(c.destination.location("inventory.public.customers"), "lake/public_customers");
+    }
+
+    #[test]
     fn wrong_properties_are_named() {
         let registry = Some("http://127.0.0.1:8081");
         let cases: &[(&[(&str, &str)], &str)] = &[
