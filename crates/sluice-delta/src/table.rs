@@ -12,7 +12,8 @@
 //! * otherwise **one MERGE** on the key columns: `WHEN MATCHED AND s._op = 'd' THEN DELETE`,
 //!   `WHEN MATCHED AND s._op <> 'd' THEN UPDATE` (every source column; a keep-target column as
 //!   `CASE WHEN s.<flag> THEN t.<col> ELSE s.<col> END`), `WHEN NOT MATCHED AND s._op <> 'd' THEN
-//!   INSERT`. Table columns the source no longer sends are left alone (updates) or null (inserts).
+//!   INSERT`. Table columns the source no longer sends (dropped) become null in updated and
+//!   inserted rows; rows the batch does not change keep their values.
 //!
 //! An operation that changes no file (a merge that matched nothing to do, a delete of an empty
 //! table) does not commit in delta-rs, so its txn is then recorded by an empty `STREAMING UPDATE`
@@ -38,7 +39,7 @@ use std::sync::Arc;
 use deltalake::arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, FieldRef, Schema as ArrowSchema, SchemaRef};
-use deltalake::datafusion::common::Column;
+use deltalake::datafusion::common::{Column, ScalarValue};
 use deltalake::datafusion::logical_expr::{Expr, col, lit, when};
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::kernel::engine::arrow_conversion::{TryFromArrow as _, TryIntoArrow as _};
@@ -476,6 +477,13 @@ impl TableWriter {
                 None => s(c),
             };
             updates.push((Column::new_unqualified(*c), expr));
+        }
+        // Table columns the source no longer sends (dropped before this batch): a changed row
+        // has no value for them any more.
+        for f in target.fields().iter().filter(|f| !columns.contains(&f.name().as_str())) {
+            let null = ScalarValue::try_from(f.data_type())
+                .map_err(|e| DeltaError::datafusion(name, format!("a null of column '{}'", f.name()), e))?;
+            updates.push((Column::new_unqualified(f.name()), lit(null)));
         }
         let inserts: Vec<(Column, Expr)> =
             columns.iter().map(|c| (Column::new_unqualified(*c), s(c))).collect();

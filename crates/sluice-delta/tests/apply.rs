@@ -186,6 +186,30 @@ async fn a_new_column_is_added_before_the_merge() {
 }
 
 #[tokio::test]
+async fn a_dropped_column_stays_and_rows_changed_after_the_drop_get_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut src = Source::new();
+    src.set_table(customers(2));
+    let snap = changes(src.snapshot(vec![row_v2(1, "a", "x", "e1"), row_v2(2, "b", "y", "e2")]));
+    let mut w = writer_for(dir.path(), &snap).await;
+    w.apply(&snap, APP, 1, true).await.unwrap();
+
+    src.set_table(customers(1)); // DROP COLUMN extra
+    let batch =
+        changes(src.txn(vec![
+            Step::Update { before: None, after: row(1, "a2", "x") },
+            Step::Insert(row(3, "c", "z")),
+        ]));
+    let applied = w.apply(&batch, APP, 2, false).await.unwrap();
+    assert_eq!(applied.path, ApplyPath::Merge);
+
+    let seen = read(dir.path(), &[APP]);
+    assert_eq!(seen.column("extra"), ["null", "e2", "null"], "changed rows lose it, others keep it");
+    assert_eq!(seen.column("name"), ["a2", "b", "c"]);
+    seen.duckdb_agrees(&["name", "extra"]);
+}
+
+#[tokio::test]
 async fn the_txn_version_survives_a_reload_and_a_merge_that_changes_nothing_still_records_it() {
     let dir = tempfile::tempdir().unwrap();
     let location = dir.path().to_str().unwrap();
