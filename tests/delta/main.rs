@@ -18,6 +18,10 @@ fn reader_script() -> PathBuf {
 /// Rows of the Delta table at `path` as Python deltalake and DuckDB read them: (id, name, balance)
 /// sorted by id; both readers must agree. `None` while the table does not exist.
 fn delta_rows(path: &Path) -> Result<Option<Vec<(i64, String, String)>>> {
+    delta_rows_attempt(path, 1)
+}
+
+fn delta_rows_attempt(path: &Path, attempt: u32) -> Result<Option<Vec<(i64, String, String)>>> {
     if !path.join("_delta_log").is_dir() {
         return Ok(None);
     }
@@ -43,7 +47,16 @@ fn delta_rows(path: &Path) -> Result<Option<Vec<(i64, String, String)>>> {
     };
     let deltalake = rows(&seen["rows"]);
     if !seen["duckdb"].is_null() {
-        assert_eq!(rows(&seen["duckdb"]["rows"]), deltalake, "DuckDB and deltalake disagree");
+        let duckdb = rows(&seen["duckdb"]["rows"]);
+        // The readers read one after the other: a commit in between makes them differ once; a
+        // real disagreement persists.
+        if duckdb != deltalake {
+            if attempt < 5 {
+                std::thread::sleep(Duration::from_millis(300));
+                return delta_rows_attempt(path, attempt + 1);
+            }
+            assert_eq!(duckdb, deltalake, "DuckDB and deltalake disagree");
+        }
     }
     Ok(Some(deltalake))
 }
