@@ -168,7 +168,10 @@ async fn a_frozen_broker_holds_records_and_deliveries_resume_without_duplicates(
     assert_eq!(p.tracker().in_flight(), 10);
     assert!(p.tracker().failure().is_none(), "an outage does not fail records");
     let status = p.broker_status().expect("the outage is reported");
-    assert!(status.to_lowercase().contains("timed out"), "{status}");
+    // Which of librdkafka's reports comes first depends on timing: a request timing out, or the
+    // broker given up as down.
+    let status_lower = status.to_lowercase();
+    assert!(status_lower.contains("timed out") || status_lower.contains("brokers are down"), "{status}");
     broker.resume().unwrap();
     assert_eq!(all_marks(p.tracker(), 1, Duration::from_secs(60)).await, vec!["frozen"]);
     assert_eq!(p.tracker().in_flight(), 0);
