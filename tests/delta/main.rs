@@ -2,6 +2,8 @@
 //! readers (Python deltalake and DuckDB's delta extension, through `crates/sluice-delta/tests/
 //! read_delta.py`) and compared with the source table.
 
+mod random;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

@@ -63,6 +63,9 @@ use crate::toast::ToastMarker;
 /// Prefix of the keep-target flag columns of a change batch (never stored in a table).
 pub const KEEP_FLAG_PREFIX: &str = "__sluice_keep_";
 
+/// Prefix of the old-key columns of a change batch (see [`ChangeBatch::moved_from`]).
+pub const MOVED_FROM_PREFIX: &str = "__sluice_from_";
+
 /// Debezium's default `unavailable.value.placeholder`.
 pub const DEFAULT_PLACEHOLDER: &[u8] = b"__debezium_unavailable_value";
 
@@ -195,6 +198,9 @@ struct ChangeRow {
     source_ts: Option<i64>,
     /// A delete of this key precedes the row in the batch: nothing of the old row may be kept.
     follows_delete: bool,
+    /// The create half of a key change whose old row was not in the batch: the key (in key order)
+    /// of the table row whose values the keep columns take.
+    from: Option<Vec<ConnectValue>>,
 }
 
 #[derive(Debug)]
@@ -326,8 +332,17 @@ impl ChangeCollapser {
                 }
             }
         }
-        let mut row =
-            ChangeRow { op, layout, key, after, keep, position: position_, source_ts, follows_delete: false };
+        let mut row = ChangeRow {
+            op,
+            layout,
+            key,
+            after,
+            keep,
+            position: position_,
+            source_ts,
+            follows_delete: false,
+            from: None,
+        };
         self.key_buf.clear();
         for v in &row.key {
             encode_key(v, &mut self.key_buf);
@@ -348,10 +363,22 @@ impl ChangeCollapser {
         };
         if op == RowOp::Create
             && !row.keep.is_empty()
-            && headers.iter().any(|h| h.key == OLD_KEY_HEADER)
-            && let Some(mut older) = table.moved.remove(self.key_buf.as_slice())
+            && let Some(old_key) = headers.iter().find(|h| h.key == OLD_KEY_HEADER)
         {
-            donate(&table.layouts, &mut older, &mut row);
+            match table.moved.remove(self.key_buf.as_slice()) {
+                Some(mut older) => {
+                    donate(&table.layouts, &mut older, &mut row);
+                    if !row.keep.is_empty() {
+                        row.from = older.from.take().or(Some(older.key));
+                    }
+                }
+                None => {
+                    row.from = match &old_key.value {
+                        ConnectValue::Struct(k) => Some(k.clone()),
+                        _ => None,
+                    }
+                }
+            }
         }
         match table.index.get(self.key_buf.as_slice()) {
             None => {
@@ -364,6 +391,9 @@ impl ChangeCollapser {
                     let mut row = row;
                     row.follows_delete = old.follows_delete || old.op == RowOp::Delete;
                     donate(&table.layouts, old, &mut row);
+                    if !row.keep.is_empty() && row.from.is_none() && old.op != RowOp::Delete {
+                        row.from = old.from.clone();
+                    }
                     let replaced = std::mem::replace(old, row);
                     if let Some(new_key) = moved_to
                         && replaced.op != RowOp::Delete
@@ -637,6 +667,10 @@ pub struct ChangeBatch {
     pub upserts: usize,
     /// Rows that delete.
     pub deletes: usize,
+    /// Columns after the flags, one per key column (in key order), holding for the create half of
+    /// a key change the old key whose table row the row's keep columns take their values from
+    /// (null in other rows); empty when no row needs it.
+    pub moved_from: Vec<String>,
 }
 
 impl ChangeBatch {
@@ -654,7 +688,7 @@ impl ChangeBatch {
         let mask: BooleanArray = op.iter().map(|o| Some(o != Some("d"))).collect();
         let filtered = filter_record_batch(&self.batch, &mask)
             .map_err(|e| DeltaError::arrow(table, "filtering the upserts", e))?;
-        let data_columns = self.batch.num_columns() - self.keep.len();
+        let data_columns = self.batch.num_columns() - self.keep.len() - self.moved_from.len();
         filtered
             .project(&(0..data_columns).collect::<Vec<_>>())
             .map_err(|e| DeltaError::arrow(table, "dropping the keep flags", e))
@@ -773,7 +807,7 @@ impl TableChanges {
                     None => !dropped_before(&translations, row.layout, j),
                 };
                 values.push(i.and_then(|i| row.after.get(i)));
-                if unknown && !row.follows_delete {
+                if unknown && (!row.follows_delete || row.from.is_some()) {
                     keep.get_or_insert_with(|| vec![false; n])[r] = true;
                 }
             }
@@ -808,10 +842,26 @@ impl TableChanges {
             arrays.push(Arc::new(BooleanArray::from(flags)));
             keep.push(KeepFlag { column: columns[j].name().to_owned(), flag });
         }
+        let mut moved_from = Vec::new();
+        if self.rows.iter().any(|r| r.op != RowOp::Delete && r.from.is_some()) {
+            for (k, &j) in mapping.key_indexes().iter().enumerate() {
+                let c = &columns[j];
+                let name = format!("{MOVED_FROM_PREFIX}{j}");
+                values.clear();
+                values.extend(self.rows.iter().map(|r| r.from.as_ref().and_then(|f| f.get(k))));
+                let array =
+                    column::build(c.conversion(), c.field().data_type(), &values).map_err(|message| {
+                        DeltaError::Value { table: table.into(), column: c.name().into(), message }
+                    })?;
+                fields.push(Arc::new(Field::new(&name, c.field().data_type().clone(), true)));
+                arrays.push(array);
+                moved_from.push(name);
+            }
+        }
         let batch = RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), arrays)
             .map_err(|e| DeltaError::arrow(table, "building the change batch", e))?;
         let deletes = self.deletes();
-        Ok(ChangeBatch { batch, keep, upserts: n - deletes, deletes })
+        Ok(ChangeBatch { batch, keep, upserts: n - deletes, deletes, moved_from })
     }
 }
 

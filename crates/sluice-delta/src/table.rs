@@ -456,7 +456,10 @@ impl TableWriter {
         props: CommitProperties,
     ) -> Result<(DeltaTable, deltalake::operations::merge::MergeMetrics), DeltaError> {
         let name = self.name.as_str();
-        let source = conform(name, &batch.batch, target, false)?;
+        let mut source = conform(name, &batch.batch, target, false)?;
+        if !batch.moved_from.is_empty() {
+            source = self.fill_moved(mapping, batch, source, target).await?;
+        }
         let s = |c: &str| Expr::Column(Column::new(Some(SOURCE), c));
         let t = |c: &str| Expr::Column(Column::new(Some(TARGET), c));
         let key: Vec<&str> = mapping.key_names().collect();
@@ -518,6 +521,84 @@ impl TableWriter {
             .map_err(merge_err)?
             .await
             .map_err(merge_err)
+    }
+
+    /// Fills the keep columns of the create halves of key changes (`batch.moved_from`) from the
+    /// table rows of their old keys, read before the merge, and clears their flags.
+    async fn fill_moved(
+        &self,
+        mapping: &TableMapping,
+        batch: &ChangeBatch,
+        source: RecordBatch,
+        target: &SchemaRef,
+    ) -> Result<RecordBatch, DeltaError> {
+        let name = self.name.as_str();
+        let df_err = |e| DeltaError::datafusion(name, "reading the old rows of moved keys", e);
+        let c = |n: &str| Expr::Column(Column::new_unqualified(n));
+        let key: Vec<&str> = mapping.key_names().collect();
+        // The old-key columns with the table's key types, so the join compares like with like.
+        let mut fields: Vec<FieldRef> = Vec::new();
+        let mut arrays: Vec<ArrayRef> = Vec::new();
+        for (f, a) in source.schema_ref().fields().iter().zip(source.columns()) {
+            match batch.moved_from.iter().position(|m| m == f.name()) {
+                Some(k) => {
+                    let t =
+                        target.field_with_name(key[k]).map_err(|e| DeltaError::arrow(name, "key type", e))?;
+                    let a = cast(a, t.data_type())
+                        .map_err(|e| DeltaError::arrow(name, "casting an old key", e))?;
+                    fields.push(Arc::new(Field::new(f.name(), t.data_type().clone(), true)));
+                    arrays.push(a);
+                }
+                None => {
+                    fields.push(f.clone());
+                    arrays.push(a.clone());
+                }
+            }
+        }
+        let source = RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), arrays)
+            .map_err(|e| DeltaError::arrow(name, "casting the old keys", e))?;
+        let ctx = SessionContext::new();
+        self.table
+            .update_datafusion_session(&ctx.state())
+            .map_err(|e| DeltaError::delta(name, "reading the old rows of moved keys", e))?;
+        let provider = self.table.table_provider().await.map_err(df_err)?;
+        let old_key = |i: usize| format!("__sluice_old_key_{i}");
+        let old_value = |i: usize| format!("__sluice_old_value_{i}");
+        let mut picked: Vec<Expr> = key.iter().enumerate().map(|(i, k)| c(k).alias(old_key(i))).collect();
+        picked.extend(batch.keep.iter().enumerate().map(|(i, k)| c(&k.column).alias(old_value(i))));
+        let old = ctx.read_table(provider).map_err(df_err)?.select(picked).map_err(df_err)?;
+        let right: Vec<String> = (0..key.len()).map(old_key).collect();
+        let left: Vec<&str> = batch.moved_from.iter().map(String::as_str).collect();
+        let right: Vec<&str> = right.iter().map(String::as_str).collect();
+        let joined = ctx
+            .read_batch(source.clone())
+            .map_err(df_err)?
+            .join(old, deltalake::datafusion::common::JoinType::Left, &left, &right, None)
+            .map_err(df_err)?;
+        let moved = c(&batch.moved_from[0]).is_not_null();
+        let mut out = Vec::new();
+        for f in source.schema_ref().fields() {
+            let n = f.name().as_str();
+            if batch.moved_from.iter().any(|m| m == n) {
+                continue;
+            }
+            let expr = if let Some(i) = batch.keep.iter().position(|k| k.column == n) {
+                when(moved.clone().and(c(&batch.keep[i].flag)), c(&old_value(i)))
+                    .otherwise(c(n))
+                    .map_err(df_err)?
+            } else if batch.keep.iter().any(|k| k.flag == n) {
+                when(moved.clone(), lit(false)).otherwise(c(n)).map_err(df_err)?
+            } else {
+                c(n)
+            };
+            out.push(expr.alias(n));
+        }
+        let batches = joined.select(out).map_err(df_err)?.collect().await.map_err(df_err)?;
+        let schema = batches.first().map(|b| b.schema()).ok_or_else(|| {
+            DeltaError::Internal(format!("table {name}: the old rows of moved keys: no result"))
+        })?;
+        deltalake::arrow::compute::concat_batches(&schema, &batches)
+            .map_err(|e| DeltaError::arrow(name, "collecting the filled batch", e))
     }
 
     /// Records the txns in an otherwise empty commit.

@@ -19,7 +19,7 @@ import polars as pl
 from deltalake import DeltaTable, QueryBuilder
 
 
-def duckdb_rows(path):
+def duckdb_rows(path, version):
     try:
         import duckdb
         from duckdb_extensions import import_extension
@@ -31,7 +31,8 @@ def duckdb_rows(path):
     con.sql("SET TimeZone='UTC'")
     import_extension("delta", con=con)
     con.sql("LOAD delta")
-    res = con.execute("select * from delta_scan(?) order by id", [path])
+    # The version deltalake read: a writer committing in between must not make the readers differ.
+    res = con.execute("select * from delta_scan(?, version := ?) order by id", [path, version])
     cols = [d[0] for d in res.description]
     types = {d[0]: str(d[1]) for d in res.description}
     return {"rows": [dict(zip(cols, r)) for r in res.fetchall()], "types": types}
@@ -52,7 +53,7 @@ def main():
         "schema": {f["name"]: f["type"] for f in schema["fields"]},
         "txn": {a: dt.transaction_version(a) for a in apps},
         "rows": sorted(df.to_dicts(), key=lambda r: r.get("id")),
-        "duckdb": duckdb_rows(path),
+        "duckdb": duckdb_rows(path, dt.version()),
     }
     json.dump(out, sys.stdout, default=str)
 

@@ -161,8 +161,20 @@ fn after_a_delete_nothing_of_the_old_row_is_kept() {
     ]);
     let t = collapse_all(records).remove(0);
     let b = t.to_batch().unwrap();
-    assert!(b.keep.is_empty(), "no keep flag after a delete of the key");
+    // bio is kept, but from the table row of the old key 1, not of the deleted row 2.
     assert_eq!(rows(&b.batch), vec![(1, "d".into(), None, None), (2, "c".into(), s("moved"), None)]);
+    assert_eq!(b.keep[0].column, "bio");
+    assert_eq!(b.moved_from, vec![format!("{MOVED_FROM_PREFIX}0")]);
+    let from = b.batch.column_by_name(&b.moved_from[0]).unwrap().as_primitive::<Int32Type>();
+    let id = b.batch.column_by_name("id").unwrap().as_primitive::<Int32Type>();
+    for i in 0..2 {
+        assert_eq!(from.is_valid(i).then(|| from.value(i)), (id.value(i) == 2).then_some(1));
+    }
+    assert_eq!(
+        b.upserts_only(TOPIC).unwrap().num_columns(),
+        b.batch.num_columns() - 2,
+        "no flag, no old key"
+    );
 }
 
 #[test]
