@@ -138,8 +138,7 @@ async fn workload(db: &TestDb, count: i64, pause: Duration) -> Result<()> {
             }
             5 | 6 => sql += &format!("DELETE FROM customers WHERE id = {victim};"),
             // Key changes of rows whose TOASTed notes are unchanged are left out: PostgreSQL does
-            // not send the value, and the sink recovers it only when both halves of the key
-            // change land in one batch, which partitions do not promise (docs/delta.md, "Limits").
+            // not send the value and the sink cannot recover it (docs/delta.md, "Limits").
             7 => {
                 sql += &format!(
                     "UPDATE customers SET id = {} WHERE id = {victim} AND notes IS NULL AND NOT EXISTS \
