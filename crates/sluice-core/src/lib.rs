@@ -12,6 +12,7 @@ pub mod event;
 pub mod flow;
 pub mod json;
 pub mod lsn;
+pub mod metrics;
 pub mod properties;
 pub mod secret;
 pub mod table;
