@@ -108,6 +108,10 @@ impl Direct {
             d.join("data").display().to_string(),
             "--connector".into(),
             d.join("connector.json").display().to_string(),
+            "--rest-listen".into(),
+            "off".into(),
+            "--admin-listen".into(),
+            "off".into(),
             "--registry-listen".into(),
             "off".into(),
         ];

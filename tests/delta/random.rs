@@ -802,6 +802,10 @@ impl Sluice {
             d.join("data").display().to_string(),
             "--connector".into(),
             d.join("connector.json").display().to_string(),
+            "--rest-listen".into(),
+            "off".into(),
+            "--admin-listen".into(),
+            "off".into(),
             "--registry-listen".into(),
             "off".into(),
         ]

@@ -88,6 +88,10 @@ impl Service {
             d.join("data").display().to_string(),
             "--connector".into(),
             d.join("connector.json").display().to_string(),
+            "--rest-listen".into(),
+            "off".into(),
+            "--admin-listen".into(),
+            "off".into(),
             "--registry-listen".into(),
             format!("127.0.0.1:{}", self.registry_port),
             "--worker-set".into(),
@@ -524,6 +528,7 @@ async fn the_connector_status_names_the_outage_and_recovers() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let offsets = std::sync::Arc::new(sluice_kafka::FileOffsetStore::new(dir.path().join("offsets.json")));
     let status = PublisherStatus::default();
+    let metrics = std::sync::Arc::new(sluice_core::metrics::ConnectorMetrics::default());
     let cancel = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(publisher::run(
         config,
@@ -532,6 +537,7 @@ async fn the_connector_status_names_the_outage_and_recovers() -> Result<()> {
         None,
         Duration::from_millis(200),
         status.clone(),
+        std::sync::Arc::clone(&metrics),
         cancel.clone(),
     ));
     let state = || status.snapshot().state;
@@ -561,6 +567,13 @@ async fn the_connector_status_names_the_outage_and_recovers() -> Result<()> {
     cancel.cancel();
     task.await??;
     assert_eq!(state(), PublisherState::Stopped);
+    // Both changes were acknowledged once, the outage restarted the pipeline, and the records
+    // abandoned by the restart left the in-flight gauge.
+    let m = metrics.snapshot();
+    assert!(m.events >= 2 && m.transactions >= 2 && m.bytes > 0, "{m:?}");
+    assert!(m.errors >= 1, "{m:?}");
+    assert_eq!(m.in_flight, 0, "{m:?}");
+    assert!(m.last_durable_lsn.is_some_and(|l| l.0 > before), "{m:?}");
     Ok(())
 }
 

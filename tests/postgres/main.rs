@@ -3,6 +3,7 @@
 mod connection;
 mod failures;
 mod harness_smoke;
+mod lag;
 mod snapshot;
 mod stream_types;
 mod streaming;

@@ -8,10 +8,16 @@
 //! only after every table touched by a batch has committed it. Snapshot batches carry the table's
 //! current version (they precede every streamed transaction and are upserts, so re-applying them
 //! after an interrupted snapshot converges).
+//!
+//! Metrics count a batch once its commits and the stored position are durable: its change events,
+//! their decoded size (the reader's own estimate; records are never serialized here), and the
+//! source transactions it completed.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
+use sluice_core::metrics::ConnectorMetrics;
 use sluice_core::{Lsn, SourceEvent, Timestamp};
 use sluice_debezium::DebeziumConfig;
 use sluice_debezium::record::{Record, RecordBuilder};
@@ -20,7 +26,7 @@ use sluice_postgres::reader::{self, ReaderExit, StoredOffset};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::batch::{ChangeCollapser, CollapseOptions};
+use crate::batch::{ChangeCollapser, CollapseOptions, Pushed};
 use crate::destination::Destination;
 use crate::error::DeltaError;
 use crate::maintenance::{self, MaintenanceConfig, MaintenanceSchedule};
@@ -70,23 +76,29 @@ pub trait PositionStore: Send + Sync {
 const RETRY_DELAY: Duration = Duration::from_secs(2);
 
 /// Runs until `cancel` fires or a definite error; retryable errors restart from the stored
-/// position (the tables' txn versions make the replay exact).
+/// position (the tables' txn versions make the replay exact). `metrics` counts committed batches,
+/// each table's version, and every error that restarts or stops the pipeline.
 pub async fn run(
     config: DirectConfig,
     positions: &dyn PositionStore,
+    metrics: Arc<ConnectorMetrics>,
     cancel: CancellationToken,
 ) -> Result<(), DeltaError> {
     loop {
-        match run_once(&config, positions, &cancel).await {
+        match run_once(&config, positions, &metrics, &cancel).await {
             Ok(()) => return Ok(()),
             Err(e) if e.class().is_retryable() && !cancel.is_cancelled() => {
+                metrics.record_error();
                 tracing::warn!(connector = %config.name, error = %e, "direct pipeline failed; restarting");
                 tokio::select! {
                     () = tokio::time::sleep(RETRY_DELAY) => {}
                     () = cancel.cancelled() => return Ok(()),
                 }
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                metrics.record_error();
+                return Err(e);
+            }
         }
     }
 }
@@ -95,6 +107,7 @@ pub async fn run(
 async fn run_once(
     config: &DirectConfig,
     positions: &dyn PositionStore,
+    metrics: &ConnectorMetrics,
     cancel: &CancellationToken,
 ) -> Result<(), DeltaError> {
     let stored = positions.load()?;
@@ -116,6 +129,9 @@ async fn run_once(
         in_transaction: false,
         missing: std::collections::HashSet::new(),
         records: Vec::new(),
+        metrics,
+        unflushed: Unflushed::default(),
+        transaction_changed: false,
     };
     let mut events = handle.events;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -182,6 +198,53 @@ struct Applier<'a> {
     /// Topics whose table did not exist when last looked for (until the next flush creates it).
     missing: std::collections::HashSet<String>,
     records: Vec<Record>,
+    metrics: &'a ConnectorMetrics,
+    /// What the pending batch holds, for the metrics.
+    unflushed: Unflushed,
+    /// The current transaction pushed a change (a replayed one, already applied, pushes none).
+    transaction_changed: bool,
+}
+
+/// What a pending batch holds, reported once its commits are durable.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Unflushed {
+    /// Source change events that pushed a change.
+    events: u64,
+    /// Their decoded size ([`SourceEvent::approx_size`]).
+    bytes: u64,
+    /// Transactions completed with at least one change.
+    transactions: u64,
+    /// The last such transaction's commit LSN and commit time (ms since the epoch).
+    last_commit: Option<(Lsn, i64)>,
+}
+
+impl Unflushed {
+    /// Counts one source event that pushed `changes` changes into the batch.
+    fn add_event(&mut self, event: &SourceEvent, changes: usize) {
+        if changes > 0 {
+            self.events += 1;
+            self.bytes += event.approx_size() as u64;
+        }
+    }
+
+    /// Counts a committed transaction, if it changed anything.
+    fn add_commit(&mut self, changed: bool, commit_lsn: Lsn, commit_ts: Timestamp) {
+        if changed {
+            self.transactions += 1;
+            let ms = match commit_ts {
+                Timestamp::Micros(us) => us.div_euclid(1000),
+                _ => 0,
+            };
+            self.last_commit = Some((commit_lsn, ms));
+        }
+    }
+
+    /// Reports the batch as durable (nothing when it held nothing countable).
+    fn record(self, metrics: &ConnectorMetrics) {
+        if self.events > 0 || self.transactions > 0 {
+            metrics.record_durable(self.events, self.bytes, self.transactions, self.last_commit);
+        }
+    }
 }
 
 impl Applier<'_> {
@@ -204,21 +267,29 @@ impl Applier<'_> {
             .on_event(event, Timestamp::now(), &mut self.records)
             .map_err(|e| DeltaError::Record { table: String::new(), message: e.to_string() })?;
         let records = std::mem::take(&mut self.records);
+        let mut changes = 0;
         for record in records {
             if self.already_applied(&record).await? {
                 continue;
             }
-            self.collapser.push(record)?;
+            if matches!(self.collapser.push(record)?, Pushed::Change | Pushed::Truncate) {
+                changes += 1;
+            }
             self.pending_records += 1;
             self.first_pending.get_or_insert_with(Instant::now);
         }
+        self.unflushed.add_event(event, changes);
+        self.transaction_changed |= changes > 0;
         match event {
             SourceEvent::Begin(_) => {
                 self.in_transaction = true;
+                self.transaction_changed = false;
                 Ok(None)
             }
             SourceEvent::Commit(c) => {
                 self.in_transaction = false;
+                self.unflushed.add_commit(self.transaction_changed, c.commit_lsn, c.commit_ts);
+                self.transaction_changed = false;
                 self.last_commit = Some(c.commit_lsn);
                 self.position.lsn = self.position.lsn.max(c.end_lsn);
                 if self.pending_records >= self.config.destination.max_records {
@@ -308,12 +379,20 @@ impl Applier<'_> {
                 self.writers.insert(topic.clone(), (writer, None));
             }
             let Some((writer, applied)) = self.writers.get_mut(&topic) else { continue };
-            let version = match (snapshot_batch, self.last_commit) {
-                (false, Some(c)) => i64::try_from(c.0).unwrap_or(i64::MAX),
-                _ => applied.unwrap_or(0),
+            let (version, table_lsn) = match (snapshot_batch, self.last_commit) {
+                (false, Some(c)) => (i64::try_from(c.0).unwrap_or(i64::MAX), c),
+                _ => (
+                    applied.unwrap_or(0),
+                    // Snapshot rows carry the consistent point.
+                    changes
+                        .last_position()
+                        .map_or(self.position.lsn, |p| Lsn(u64::try_from(p.commit_lsn).unwrap_or(0))),
+                ),
             };
             let result = writer.apply(&changes, &self.config.name, version, false).await?;
             tracing::debug!(table = %topic, ?result, "applied");
+            let table_version = i64::try_from(result.table_version).unwrap_or(i64::MAX);
+            self.metrics.record_table(&topic, table_version, format!("lsn:{table_lsn}"));
             if !snapshot_batch {
                 *applied = Some(version);
             }
@@ -322,6 +401,7 @@ impl Applier<'_> {
         self.first_pending = None;
         self.missing.clear();
         positions.save(self.position)?;
+        std::mem::take(&mut self.unflushed).record(self.metrics);
         // Between batches, so maintenance never races this applier's own commits.
         for (topic, (writer, _)) in &mut self.writers {
             let schedule = self.schedules.entry(topic.clone()).or_default();
@@ -371,5 +451,24 @@ mod tests {
         let e =
             DirectConfig::from_properties(&props(&[("sluice.delta.batch.max.records", "none")])).unwrap_err();
         assert!(e.to_string().contains("sluice.delta.batch.max.records"), "{e}");
+    }
+
+    #[test]
+    fn batches_count_events_with_changes_and_transactions_that_changed_something() {
+        let metrics = ConnectorMetrics::default();
+        let mut batch = Unflushed::default();
+        let event = SourceEvent::Progress { lsn: Lsn(1) };
+        batch.add_event(&event, 2);
+        batch.add_event(&event, 0);
+        batch.add_commit(true, Lsn(0x20), Timestamp::Micros(5_000_999));
+        batch.add_commit(false, Lsn(0x30), Timestamp::Micros(6_000_000));
+        assert_eq!((batch.events, batch.transactions), (1, 1));
+        assert_eq!(batch.bytes, event.approx_size() as u64);
+        assert_eq!(batch.last_commit, Some((Lsn(0x20), 5_000)));
+        batch.record(&metrics);
+        Unflushed::default().record(&metrics);
+        let s = metrics.snapshot();
+        assert_eq!((s.events, s.transactions, s.last_durable_lsn), (1, 1, Some(Lsn(0x20))));
+        assert_eq!(metrics.batch_records.snapshot().count, 1, "an empty batch records nothing");
     }
 }

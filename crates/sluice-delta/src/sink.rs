@@ -14,21 +14,29 @@
 //! replay of a suffix, so the table converges to the source once the replay has been read.
 //! Truncates have a null key and may sit in another partition than the table's other records; on
 //! a topic with several partitions a truncate is applied where the sink reads it.
+//!
+//! Metrics count a batch once its Delta commits are done (change records, their serialized size,
+//! and the latest `source.lsn`/`source.ts_ms` read), and report every assigned partition's next
+//! offset against its high watermark, fetched in the background, after each batch and every
+//! second or so in between.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
+use sluice_core::metrics::{ConnectorMetrics, PartitionProgress};
 use sluice_core::properties::{Properties, closest_name};
 use sluice_core::{Lsn, SourcePosition};
+use sluice_debezium::connect::ConnectValue;
 use sluice_debezium::record::Record;
 use sluice_kafka::config::KafkaConfig;
 use sluice_kafka::consumer::{ConsumedRecord, SinkConsumer, TopicSelection};
-use sluice_kafka::deserializer::AvroDeserializer;
+use sluice_kafka::deserializer::{AvroDeserializer, Decoded};
 use sluice_registry::{RegistryClient, RegistryClientConfig};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::batch::{ChangeCollapser, CollapseOptions, DEFAULT_PLACEHOLDER};
+use crate::batch::{ChangeCollapser, CollapseOptions, DEFAULT_PLACEHOLDER, Pushed};
 use crate::destination::{DESTINATION_PROPERTIES, Destination};
 use crate::error::DeltaError;
 use crate::maintenance::{self, MAINTENANCE_PROPERTIES, MaintenanceConfig, MaintenanceSchedule};
@@ -222,25 +230,34 @@ const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 const POLL_WAIT: Duration = Duration::from_millis(200);
 /// Records decoded per poll.
 const POLL_MAX: usize = 5_000;
+/// How often partition progress is reported between batches.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Runs the sink until `cancel` fires or a definite error; retryable errors (Kafka, the registry,
-/// storage) restart it from the tables' stored positions.
+/// storage) restart it from the tables' stored positions. `metrics` counts committed batches,
+/// each table's version and position, each partition's progress, and every error that restarts
+/// or stops the sink.
 pub async fn run(
     config: SinkConfig,
     kafka: KafkaConfig,
+    metrics: Arc<ConnectorMetrics>,
     cancel: CancellationToken,
 ) -> Result<(), DeltaError> {
     loop {
-        match run_once(&config, &kafka, &cancel).await {
+        match run_once(&config, &kafka, &metrics, &cancel).await {
             Ok(()) => return Ok(()),
             Err(e) if e.class().is_retryable() && !cancel.is_cancelled() => {
+                metrics.record_error();
                 tracing::warn!(connector = %config.name, error = %e, "Delta sink failed; restarting");
                 tokio::select! {
                     () = tokio::time::sleep(RETRY_DELAY) => {}
                     () = cancel.cancelled() => return Ok(()),
                 }
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                metrics.record_error();
+                return Err(e);
+            }
         }
     }
 }
@@ -248,8 +265,11 @@ pub async fn run(
 async fn run_once(
     config: &SinkConfig,
     kafka: &KafkaConfig,
+    metrics: &ConnectorMetrics,
     cancel: &CancellationToken,
 ) -> Result<(), DeltaError> {
+    // A new consumer: partitions are assigned afresh.
+    metrics.clear_partitions();
     let mut kafka = kafka.clone();
     kafka.consumer.extend(config.consumer_overrides.clone());
     let client = RegistryClient::new(config.registry.clone())
@@ -266,8 +286,11 @@ async fn run_once(
         applied: HashMap::new(),
         writers: HashMap::new(),
         schedules: HashMap::new(),
+        metrics,
+        unflushed: Unflushed::default(),
     };
     let mut last_refresh: Option<Instant> = None;
+    let mut last_progress: Option<Instant> = None;
     loop {
         if last_refresh.is_none_or(|t| t.elapsed() >= REFRESH_INTERVAL) {
             sink.assign_new(&mut consumer).await?;
@@ -277,16 +300,61 @@ async fn run_once(
             records = consumer.poll(POLL_MAX, POLL_WAIT) => records.map_err(DeltaError::kafka)?,
             () = cancel.cancelled() => break,
         };
-        for record in records {
-            sink.push(record)?;
+        // The metrics take the source position of the poll's last change record only.
+        let last_change = records.iter().rposition(|r| r.value.is_some());
+        for (i, record) in records.into_iter().enumerate() {
+            sink.push(record, Some(i) == last_change)?;
         }
         let due = sink.first_pending.is_some_and(|t| t.elapsed() >= config.destination.flush_interval);
-        if due || sink.pending_records >= config.destination.max_records {
+        let flush = due || sink.pending_records >= config.destination.max_records;
+        if flush {
             sink.flush(&consumer).await?;
+        }
+        consumer.refresh_watermarks();
+        if flush || last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_INTERVAL) {
+            sink.report_partitions(&consumer);
+            last_progress = Some(Instant::now());
         }
     }
     // A clean stop commits what was read.
-    sink.flush(&consumer).await
+    sink.flush(&consumer).await?;
+    sink.report_partitions(&consumer);
+    Ok(())
+}
+
+/// What a pending batch holds, reported once its commits are done.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Unflushed {
+    /// Change records (and truncates).
+    events: u64,
+    /// Serialized key and value bytes of the records.
+    bytes: u64,
+    /// The latest `source.lsn` and `source.ts_ms` seen in the batch.
+    last_source: Option<(Lsn, i64)>,
+}
+
+impl Unflushed {
+    /// Reports the batch as durable. Transactions are not counted: a batch may hold part of one.
+    fn record(self, metrics: &ConnectorMetrics) {
+        if self.events > 0 || self.bytes > 0 {
+            metrics.record_durable(self.events, self.bytes, 0, self.last_source);
+        }
+    }
+}
+
+/// A Debezium change value's `source.lsn` and `source.ts_ms`, if it has both.
+fn source_commit(value: &Decoded) -> Option<(Lsn, i64)> {
+    let (schema, ConnectValue::Struct(values)) = value else { return None };
+    let i = schema.fields.iter().position(|f| f.name == "source")?;
+    let ConnectValue::Struct(source) = values.get(i)? else { return None };
+    let fields = &schema.fields[i].schema.fields;
+    let field = |name: &str| fields.iter().position(|f| f.name == name).and_then(|j| source.get(j));
+    match (field("lsn"), field("ts_ms")) {
+        (Some(ConnectValue::Int64(lsn)), Some(ConnectValue::Int64(ts_ms))) => {
+            Some((Lsn(u64::try_from(*lsn).ok()?), *ts_ms))
+        }
+        _ => None,
+    }
 }
 
 struct Sink<'a> {
@@ -302,6 +370,9 @@ struct Sink<'a> {
     writers: HashMap<String, TableWriter>,
     /// Maintenance schedules by location.
     schedules: HashMap<String, MaintenanceSchedule>,
+    metrics: &'a ConnectorMetrics,
+    /// What the pending batch holds, for the metrics.
+    unflushed: Unflushed,
 }
 
 impl Sink<'_> {
@@ -338,12 +409,29 @@ impl Sink<'_> {
         writer.transaction_version(&self.config.app_id(topic, partition)).await
     }
 
-    /// Adds one consumed record to the batch.
-    fn push(&mut self, record: ConsumedRecord) -> Result<(), DeltaError> {
-        let ConsumedRecord { topic, partition, offset, key, value, .. } = record;
+    /// Reports every assigned partition's next offset to apply against its high watermark.
+    fn report_partitions(&self, consumer: &SinkConsumer) {
+        consumer.for_each_assigned(|topic, partition, high| {
+            let applied = self.applied.get(&(topic.to_owned(), partition));
+            let progress = PartitionProgress {
+                next_offset: applied.map_or(0, |a| a + 1),
+                high_watermark: high.unwrap_or(-1),
+            };
+            self.metrics.record_partition(topic, partition, progress);
+        });
+    }
+
+    /// Adds one consumed record to the batch; with `note_source`, its `source` position becomes
+    /// the batch's latest for the metrics.
+    fn push(&mut self, record: ConsumedRecord, note_source: bool) -> Result<(), DeltaError> {
+        let ConsumedRecord { topic, partition, offset, key, value, bytes, .. } = record;
         let partition_key = (topic, partition);
         if self.applied.get(&partition_key).is_some_and(|a| offset <= *a) {
             return Ok(());
+        }
+        self.unflushed.bytes += bytes as u64;
+        if let Some(source) = value.as_ref().filter(|_| note_source).and_then(source_commit) {
+            self.unflushed.last_source = Some(source);
         }
         let (topic, partition) = partition_key;
         let (key_schema, key) = key.map_or((None, None), |(s, v)| (Some(s), Some(v)));
@@ -366,13 +454,16 @@ impl Sink<'_> {
             headers: Vec::new(),
             position,
         };
-        self.collapser.push(record).map_err(|e| match e {
+        let pushed = self.collapser.push(record).map_err(|e| match e {
             DeltaError::Record { table, message } => DeltaError::Record {
                 table,
                 message: format!("record {topic}/{partition}@{offset}: {message}"),
             },
             other => other,
         })?;
+        if matches!(pushed, Pushed::Change | Pushed::Truncate) {
+            self.unflushed.events += 1;
+        }
         self.pending.insert((topic, partition), offset);
         self.pending_records += 1;
         self.first_pending.get_or_insert_with(Instant::now);
@@ -408,7 +499,16 @@ impl Sink<'_> {
                 .collect();
             let applied = writer.apply_many(&changes, &txns, false).await?;
             tracing::debug!(table = %topic, ?applied, "applied");
+            let position = self
+                .pending
+                .range((topic.clone(), i32::MIN)..=(topic.clone(), i32::MAX))
+                .map(|((t, p), offset)| format!("{t}/{p}@{offset}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let version = i64::try_from(applied.table_version).unwrap_or(i64::MAX);
+            self.metrics.record_table(&topic, version, position);
         }
+        std::mem::take(&mut self.unflushed).record(self.metrics);
         let mut next = Vec::with_capacity(self.pending.len());
         for ((topic, partition), offset) in std::mem::take(&mut self.pending) {
             next.push((topic.clone(), partition, offset + 1));
@@ -427,6 +527,41 @@ impl Sink<'_> {
         }
         Ok(())
     }
+}
+
+/// Where the sink stands on every partition of its topics that has reached a table: `(topic,
+/// partition, last applied offset)`, read from the tables' txn actions (the sink's only record of
+/// its position). For `GET /connectors/{name}/offsets`.
+pub async fn stored_offsets(
+    config: &SinkConfig,
+    kafka: &KafkaConfig,
+) -> Result<Vec<(String, i32, i64)>, DeltaError> {
+    let client = RegistryClient::new(config.registry.clone())
+        .map_err(|e| DeltaError::kafka(sluice_kafka::KafkaError::registry(e)))?;
+    let consumer =
+        SinkConsumer::new(kafka, &config.group(), config.topics.clone(), AvroDeserializer::new(client))
+            .map_err(DeltaError::kafka)?;
+    // Metadata is a blocking call in the client; keep it off the async threads.
+    let partitions = tokio::task::spawn_blocking(move || consumer.unassigned())
+        .await
+        .map_err(|e| DeltaError::Internal(format!("reading topic metadata: {e}")))?
+        .map_err(DeltaError::kafka)?;
+    let mut writers: HashMap<String, Option<TableWriter>> = HashMap::new();
+    let mut out = Vec::new();
+    for (topic, partition) in partitions {
+        let location = config.destination.location(&topic);
+        if !writers.contains_key(&location) {
+            let writer = TableWriter::open(&location, &topic).await?;
+            writers.insert(location.clone(), writer);
+        }
+        if let Some(Some(writer)) = writers.get_mut(&location)
+            && let Some(offset) = writer.transaction_version(&config.app_id(&topic, partition)).await?
+        {
+            out.push((topic, partition, offset));
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -480,6 +615,46 @@ mod tests {
         let c = SinkConfig::from_properties(&props, Some("http://127.0.0.1:8081")).unwrap();
         assert!(c.topics.matches("inventory.public.customers"));
         assert_eq!(c.destination.location("inventory.public.customers"), "lake/public_customers");
+    }
+
+    #[test]
+    fn the_source_position_is_read_from_the_envelope() {
+        use sluice_debezium::connect::{Field, Schema, SchemaType};
+        let field = |name: &str, schema: Schema| Field { name: name.into(), schema: Arc::new(schema) };
+        let int64 = || Schema::primitive(SchemaType::Int64);
+        let source = Schema::structure(
+            "io.debezium.connector.postgresql.Source",
+            vec![field("ts_ms", int64()), field("lsn", int64().optional())],
+        );
+        let envelope = Arc::new(Schema::structure(
+            "srv.public.t.Envelope",
+            vec![field("op", Schema::primitive(SchemaType::String)), field("source", source)],
+        ));
+        let value = |lsn: ConnectValue| {
+            ConnectValue::Struct(vec![
+                ConnectValue::String("c".into()),
+                ConnectValue::Struct(vec![ConnectValue::Int64(1_700_000_000_000), lsn]),
+            ])
+        };
+        assert_eq!(
+            source_commit(&(envelope.clone(), value(ConnectValue::Int64(0x1234)))),
+            Some((Lsn(0x1234), 1_700_000_000_000))
+        );
+        assert_eq!(source_commit(&(envelope.clone(), value(ConnectValue::Null))), None);
+        let no_source =
+            Arc::new(Schema::structure("x", vec![field("op", Schema::primitive(SchemaType::String))]));
+        assert_eq!(
+            source_commit(&(no_source, ConnectValue::Struct(vec![ConnectValue::String("c".into())]))),
+            None
+        );
+
+        let metrics = ConnectorMetrics::default();
+        Unflushed::default().record(&metrics);
+        Unflushed { events: 2, bytes: 100, last_source: Some((Lsn(0x1234), 1)) }.record(&metrics);
+        let s = metrics.snapshot();
+        assert_eq!((s.events, s.bytes, s.transactions), (2, 100, 0));
+        assert_eq!(s.last_durable_lsn, Some(Lsn(0x1234)));
+        assert_eq!(metrics.batch_records.snapshot().count, 1);
     }
 
     #[test]

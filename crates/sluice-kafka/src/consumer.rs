@@ -7,8 +7,10 @@
 //! group rebalance could only hand it stale positions. Positions are committed to the group
 //! afterwards only so that standard tools show the lag.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Headers, Message};
@@ -77,16 +79,38 @@ pub struct ConsumedRecord {
     pub value: Option<Decoded>,
     /// Raw headers in order.
     pub headers: Vec<(String, Option<Vec<u8>>)>,
+    /// Size of the serialized key and value, for metrics.
+    pub bytes: usize,
 }
 
 /// Reads the selected topics' partitions from given positions and decodes their records.
 pub struct SinkConsumer {
-    consumer: BaseConsumer<QuietContext>,
+    /// Shared with the background watermark fetch.
+    consumer: Arc<BaseConsumer<QuietContext>>,
     deserializer: AvroDeserializer,
     selection: TopicSelection,
     /// Assigned partitions and where reading continues (after the last record handed out).
     positions: BTreeMap<(String, i32), Offset>,
+    watermarks: Arc<Watermarks>,
+    /// When the last watermark fetch started.
+    watermarks_fetched: Option<Instant>,
 }
+
+/// High watermarks fetched in the background. The rdkafka wrapper has no cached, non-blocking
+/// lookup (librdkafka's `rd_kafka_get_watermark_offsets`), and a broker round trip per partition
+/// must not hold up polling, so a blocking thread fetches them now and then into this cache.
+#[derive(Debug, Default)]
+struct Watermarks {
+    /// Topic → partition → high watermark.
+    high: Mutex<HashMap<String, HashMap<i32, i64>>>,
+    /// A fetch is under way.
+    fetching: AtomicBool,
+}
+
+/// How often the high watermarks are fetched, at most.
+const WATERMARK_INTERVAL: Duration = Duration::from_secs(5);
+/// How long one partition's watermark fetch may take; the first that times out ends the round.
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for SinkConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -125,7 +149,14 @@ impl SinkConsumer {
         let consumer = cc
             .create_with_context(QuietContext)
             .map_err(|e| KafkaError::client(format!("creating the sink consumer of group '{group}'"), e))?;
-        Ok(SinkConsumer { consumer, deserializer, selection, positions: BTreeMap::new() })
+        Ok(SinkConsumer {
+            consumer: Arc::new(consumer),
+            deserializer,
+            selection,
+            positions: BTreeMap::new(),
+            watermarks: Arc::default(),
+            watermarks_fetched: None,
+        })
     }
 
     /// Assigns every partition of the selected topics not assigned yet, starting each after the
@@ -224,6 +255,7 @@ impl SinkConsumer {
                 }
             };
             let (topic, partition, offset, key, value, headers) = raw;
+            let bytes = key.as_ref().map_or(0, Vec::len) + value.as_ref().map_or(0, Vec::len);
             if let Some(position) = self.positions.get_mut(&(topic.clone(), partition)) {
                 *position = Offset::Offset(offset + 1);
             }
@@ -233,7 +265,7 @@ impl SinkConsumer {
             };
             let key = self.deserializer.deserialize(key.as_deref(), name("key")).await?;
             let value = self.deserializer.deserialize(value.as_deref(), name("value")).await?;
-            out.push(ConsumedRecord { topic, partition, offset, key, value, headers });
+            out.push(ConsumedRecord { topic, partition, offset, key, value, headers, bytes });
         }
         Ok(out)
     }
@@ -252,6 +284,50 @@ impl SinkConsumer {
         self.consumer
             .commit(&tpl, CommitMode::Async)
             .map_err(|e| KafkaError::client("committing the sink's positions", e))
+    }
+
+    /// Starts fetching every assigned partition's high watermark on a blocking thread, unless a
+    /// fetch is under way or one started less than a few seconds ago. Never blocks; the results
+    /// show in [`SinkConsumer::for_each_assigned`] once they arrive.
+    pub fn refresh_watermarks(&mut self) {
+        if self.positions.is_empty()
+            || self.watermarks_fetched.is_some_and(|t| t.elapsed() < WATERMARK_INTERVAL)
+            || self.watermarks.fetching.load(Ordering::Acquire)
+        {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        self.watermarks_fetched = Some(Instant::now());
+        self.watermarks.fetching.store(true, Ordering::Release);
+        let partitions: Vec<(String, i32)> = self.positions.keys().cloned().collect();
+        let consumer = Arc::clone(&self.consumer);
+        let watermarks = Arc::clone(&self.watermarks);
+        runtime.spawn_blocking(move || {
+            for (topic, partition) in partitions {
+                match consumer.fetch_watermarks(&topic, partition, WATERMARK_TIMEOUT) {
+                    Ok((_, high)) => {
+                        let mut cache = watermarks.high.lock().unwrap_or_else(PoisonError::into_inner);
+                        cache.entry(topic).or_default().insert(partition, high);
+                    }
+                    Err(e) => {
+                        // Unreachable brokers: keep the previous values, try again next round.
+                        tracing::debug!(%topic, partition, error = %e, "fetching the high watermark");
+                        break;
+                    }
+                }
+            }
+            watermarks.fetching.store(false, Ordering::Release);
+        });
+    }
+
+    /// Calls `f(topic, partition, high watermark)` for every assigned partition, with the high
+    /// watermark as last fetched by [`SinkConsumer::refresh_watermarks`] (`None` until known).
+    pub fn for_each_assigned(&self, mut f: impl FnMut(&str, i32, Option<i64>)) {
+        let cache = self.watermarks.high.lock().unwrap_or_else(PoisonError::into_inner);
+        for (topic, partition) in self.positions.keys() {
+            let high = cache.get(topic).and_then(|p| p.get(partition)).copied().filter(|h| *h >= 0);
+            f(topic, *partition, high);
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 
 mod client;
 pub mod config;
+pub mod config_topic;
 pub mod consumer;
 pub mod delivery;
 pub mod deserializer;
@@ -28,6 +29,7 @@ pub mod serializer;
 pub mod topics;
 
 pub use config::{KafkaConfig, ProducerSettings};
+pub use config_topic::ConfigTopic;
 pub use delivery::DeliveryTracker;
 pub use error::KafkaError;
 pub use offsets::{FileOffsetStore, KafkaOffsetStore, OffsetStore, connect_offset_key};

@@ -32,6 +32,10 @@ pub trait OffsetStore: Send + Sync + fmt::Debug {
 
     /// Stores `value` under `key`; returns once it is durable.
     fn save(&self, key: &Value, value: &Value) -> BoxFuture<'_, Result<(), KafkaError>>;
+
+    /// Removes the offset under `key` (a tombstone in the topic, Kafka Connect's way of resetting
+    /// an offset); returns once that is durable.
+    fn remove(&self, key: &Value) -> BoxFuture<'_, Result<(), KafkaError>>;
 }
 
 /// Kafka Connect's offset key for a connector and its source partition.
@@ -99,6 +103,13 @@ impl KafkaOffsetStore {
         self.log.append(partition, &[(&key_bytes, Some(&connect_json(&value)))]).await?;
         Ok(())
     }
+
+    async fn remove_key(&self, key: Value) -> Result<(), KafkaError> {
+        let key_bytes = connect_json(&key);
+        let partition = partition_for_key(&key_bytes, self.log.partitions());
+        self.log.append(partition, &[(&key_bytes, None)]).await?;
+        Ok(())
+    }
 }
 
 impl OffsetStore for KafkaOffsetStore {
@@ -108,6 +119,10 @@ impl OffsetStore for KafkaOffsetStore {
 
     fn save(&self, key: &Value, value: &Value) -> BoxFuture<'_, Result<(), KafkaError>> {
         self.save_key(key.clone(), value.clone()).boxed()
+    }
+
+    fn remove(&self, key: &Value) -> BoxFuture<'_, Result<(), KafkaError>> {
+        self.remove_key(key.clone()).boxed()
     }
 }
 
@@ -142,10 +157,13 @@ impl FileOffsetStore {
         Ok(map.get(&key_text(&key)).cloned())
     }
 
-    async fn save_key(&self, key: Value, value: Value) -> Result<(), KafkaError> {
+    async fn save_key(&self, key: Value, value: Option<Value>) -> Result<(), KafkaError> {
         let mut cache = self.cache.lock().await;
         let mut map = self.loaded(&mut cache).await?.clone();
-        map.insert(key_text(&key), value);
+        match value {
+            Some(value) => map.insert(key_text(&key), value),
+            None => map.remove(&key_text(&key)),
+        };
         let path = self.path.clone();
         let body = serde_json::to_vec_pretty(&map).unwrap_or_default();
         blocking(move || replace_file(&path, &body)).await?;
@@ -171,7 +189,11 @@ impl OffsetStore for FileOffsetStore {
     }
 
     fn save(&self, key: &Value, value: &Value) -> BoxFuture<'_, Result<(), KafkaError>> {
-        self.save_key(key.clone(), value.clone()).boxed()
+        self.save_key(key.clone(), Some(value.clone())).boxed()
+    }
+
+    fn remove(&self, key: &Value) -> BoxFuture<'_, Result<(), KafkaError>> {
+        self.save_key(key.clone(), None).boxed()
     }
 }
 

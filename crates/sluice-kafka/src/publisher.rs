@@ -16,11 +16,15 @@
 //! records). Retryable failures (broker, registry or database unreachable) restart the pipeline
 //! from the stored offset after a backoff, with the reason in the status; records wait in bounded
 //! queues meanwhile, and backpressure reaches the replication socket.
+//!
+//! Metrics ([`ConnectorMetrics`]) follow the same durability: events, bytes and transactions count
+//! when their mark completes (acknowledged by Kafka), not when they are sent.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sluice_core::metrics::ConnectorMetrics;
 use sluice_core::{Lsn, SourceEvent, Timestamp};
 use sluice_debezium::DebeziumConfig;
 use sluice_debezium::offset::{SourceOffset, source_partition};
@@ -189,7 +193,9 @@ const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
 const HEALTHY_RUN: Duration = Duration::from_secs(30);
 
 /// Runs the connector until `cancel` fires or a definite error. Retryable errors restart the
-/// pipeline from the stored offset with backoff.
+/// pipeline from the stored offset with backoff. `metrics` counts what Kafka acknowledged and
+/// every error that restarts or stops the pipeline.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     config: PublisherConfig,
     kafka: KafkaConfig,
@@ -197,6 +203,7 @@ pub async fn run(
     default_registry: Option<String>,
     offset_flush_interval: Duration,
     status: PublisherStatus,
+    metrics: Arc<ConnectorMetrics>,
     cancel: CancellationToken,
 ) -> Result<(), KafkaError> {
     let key = connect_offset_key(&config.name, &source_partition(&config.records.topic_prefix));
@@ -216,6 +223,7 @@ pub async fn run(
             key: &key,
             flush_interval: offset_flush_interval,
             status: &status,
+            metrics: &metrics,
             cancel: &cancel,
         };
         // A fresh record builder per run: the reader's relation versions start again at 1, so a
@@ -228,6 +236,7 @@ pub async fn run(
                 return Ok(());
             }
             Err(e) if e.class().is_retryable() && !cancel.is_cancelled() => {
+                metrics.record_error();
                 if started.elapsed() > HEALTHY_RUN {
                     backoff = BACKOFF_MIN;
                 }
@@ -247,6 +256,7 @@ pub async fn run(
                 return Ok(());
             }
             Err(e) => {
+                metrics.record_error();
                 tracing::error!(connector = %config.name, error = %e, "connector failed");
                 status.set_state(PublisherState::Failed { reason: e.to_string() });
                 return Err(e);
@@ -263,6 +273,7 @@ struct Attempt<'a> {
     key: &'a serde_json::Value,
     flush_interval: Duration,
     status: &'a PublisherStatus,
+    metrics: &'a ConnectorMetrics,
     cancel: &'a CancellationToken,
 }
 
@@ -290,7 +301,7 @@ impl Attempt<'_> {
         // A fresh admin per run: its cache of existing topics must not outlive a broker that
         // forgot them.
         let admin = TopicAdmin::new(self.kafka)?;
-        let tracker: DeliveryTracker<SourceOffset> = DeliveryTracker::new();
+        let tracker: DeliveryTracker<Mark> = DeliveryTracker::new();
         let producer = Producer::new(self.kafka, &self.config.producer, tracker.clone())?;
         let reader_cancel = self.cancel.child_token();
         let handle = reader::spawn(
@@ -306,6 +317,8 @@ impl Attempt<'_> {
             pending: None,
             last_save: Instant::now(),
             interval: self.flush_interval,
+            metrics: self.metrics,
+            durable: Totals::default(),
         };
         let mut pump = Pump {
             builder,
@@ -324,6 +337,8 @@ impl Attempt<'_> {
             }),
             delivery_recorded: stored.is_some(),
             status: self.status,
+            totals: Totals::default(),
+            in_flight: InFlight::new(self.metrics),
         };
         let mut events = handle.events;
         let mut beat = tokio::time::interval(Duration::from_millis(500));
@@ -333,7 +348,10 @@ impl Attempt<'_> {
             loop {
                 tokio::select! {
                     biased;
-                    marks = tracker.delivered_marks() => committer.on_delivered(marks?).await?,
+                    marks = tracker.delivered_marks() => {
+                        committer.on_delivered(marks?).await?;
+                        pump.in_flight.set(tracker.in_flight());
+                    }
                     // Before events: a busy source must not starve heartbeats and the watchdog.
                     _ = beat.tick() => {
                         let heartbeat = pump.heartbeat();
@@ -342,6 +360,7 @@ impl Attempt<'_> {
                             e = watch_stall(&tracker, &producer, self.config.stall_timeout) => return Err(e),
                         }
                         committer.maybe_save().await?;
+                        pump.in_flight.set(tracker.in_flight());
                         self.status.lock().broker = producer.broker_status();
                         check_stall(&tracker, &producer, self.config.stall_timeout)?;
                     }
@@ -372,7 +391,10 @@ impl Attempt<'_> {
         let deadline = Instant::now() + SHUTDOWN_DRAIN;
         while tracker.in_flight() > 0 && Instant::now() < deadline {
             tokio::select! {
-                marks = tracker.delivered_marks() => committer.on_delivered(marks?).await?,
+                marks = tracker.delivered_marks() => {
+                    committer.on_delivered(marks?).await?;
+                    pump.in_flight.set(tracker.in_flight());
+                }
                 () = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
         }
@@ -399,8 +421,8 @@ impl Attempt<'_> {
 /// Completes with [`KafkaError::Stalled`] once records have been in flight for `timeout` with no
 /// acknowledgement at all (a slow but healthy broker acknowledges something now and then).
 async fn watch_stall(
-    tracker: &DeliveryTracker<SourceOffset>,
-    producer: &Producer<SourceOffset>,
+    tracker: &DeliveryTracker<Mark>,
+    producer: &Producer<Mark>,
     timeout: Duration,
 ) -> KafkaError {
     loop {
@@ -412,8 +434,8 @@ async fn watch_stall(
 }
 
 fn check_stall(
-    tracker: &DeliveryTracker<SourceOffset>,
-    producer: &Producer<SourceOffset>,
+    tracker: &DeliveryTracker<Mark>,
+    producer: &Producer<Mark>,
     timeout: Duration,
 ) -> Result<(), KafkaError> {
     let waited = tracker.unacknowledged_for();
@@ -427,12 +449,78 @@ fn check_stall(
     Ok(())
 }
 
+/// What the tracker carries past each run of records: the position to store once they are all
+/// acknowledged, and the pump's running totals at that point. Totals, not increments, because a
+/// mark with no record sent since the previous one replaces it.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    offset: SourceOffset,
+    totals: Totals,
+}
+
+/// What the pump has sent in this run (metrics count the difference between completed marks).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Totals {
+    /// Source change events that produced records.
+    events: u64,
+    /// Serialized key and value bytes of every record sent.
+    bytes: u64,
+    /// Source transactions committed.
+    transactions: u64,
+    /// The last commit: its LSN and commit time in ms since the epoch.
+    last_commit: Option<(Lsn, i64)>,
+}
+
+impl Totals {
+    /// Reports what became durable between `earlier` and `self`, if anything did. The last
+    /// commit is passed only when a transaction completed, so its latency is observed once.
+    fn record_since(&self, earlier: &Totals, metrics: &ConnectorMetrics) {
+        let events = self.events.saturating_sub(earlier.events);
+        let bytes = self.bytes.saturating_sub(earlier.bytes);
+        let transactions = self.transactions.saturating_sub(earlier.transactions);
+        if events == 0 && bytes == 0 && transactions == 0 {
+            return;
+        }
+        let last_commit = if transactions > 0 { self.last_commit } else { None };
+        metrics.record_durable(events, bytes, transactions, last_commit);
+    }
+}
+
+/// Mirrors the tracker's count of unacknowledged records into the metrics (at marks, delivered
+/// marks and heartbeat ticks, never per record). Dropped with its run, it takes that run's records
+/// back out, acknowledged or not: a restart sends them again and counts them again, so the gauge
+/// cannot drift.
+struct InFlight<'a> {
+    metrics: &'a ConnectorMetrics,
+    reported: i64,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(metrics: &'a ConnectorMetrics) -> Self {
+        InFlight { metrics, reported: 0 }
+    }
+
+    fn set(&mut self, in_flight: u64) {
+        let now = i64::try_from(in_flight).unwrap_or(i64::MAX);
+        if now != self.reported {
+            self.metrics.add_in_flight(now - self.reported);
+            self.reported = now;
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.set(0);
+    }
+}
+
 /// Turns source events into produced records and delivery marks.
 struct Pump<'a> {
     builder: &'a mut RecordBuilder,
     serializer: &'a mut RecordSerializer,
-    producer: &'a Producer<SourceOffset>,
-    tracker: &'a DeliveryTracker<SourceOffset>,
+    producer: &'a Producer<Mark>,
+    tracker: &'a DeliveryTracker<Mark>,
     admin: &'a TopicAdmin,
     topic_creation: Option<&'a TopicCreation>,
     known_topics: HashSet<String>,
@@ -440,6 +528,8 @@ struct Pump<'a> {
     position: SourceOffset,
     delivery_recorded: bool,
     status: &'a PublisherStatus,
+    totals: Totals,
+    in_flight: InFlight<'a>,
 }
 
 impl Pump<'_> {
@@ -453,9 +543,15 @@ impl Pump<'_> {
             SourceEvent::Commit(c) => {
                 self.position.lsn = self.position.lsn.max(c.end_lsn);
                 self.position.tx_id = Some(c.xid);
-                if let Timestamp::Micros(us) = c.commit_ts {
-                    self.position.ts_usec = Some(us);
-                }
+                let commit_ms = match c.commit_ts {
+                    Timestamp::Micros(us) => {
+                        self.position.ts_usec = Some(us);
+                        us.div_euclid(1000)
+                    }
+                    _ => 0,
+                };
+                self.totals.transactions += 1;
+                self.totals.last_commit = Some((c.commit_lsn, commit_ms));
                 mark = Some(self.position);
             }
             SourceEvent::Progress { lsn } => {
@@ -482,21 +578,27 @@ impl Pump<'_> {
             SourceEvent::Begin(_) => {}
         }
         self.builder.on_event(event, Timestamp::now(), &mut self.records).map_err(KafkaError::record)?;
-        self.send_records().await?;
-        if let Some(m) = mark {
-            self.tracker.mark(m);
+        let sent = self.send_records().await?;
+        if sent > 0 && matches!(event, SourceEvent::Change(_)) {
+            self.totals.events += 1;
+        }
+        if let Some(offset) = mark {
+            self.tracker.mark(Mark { offset, totals: self.totals });
+            self.in_flight.set(self.tracker.in_flight());
         }
         Ok(())
     }
 
     async fn heartbeat(&mut self) -> Result<(), KafkaError> {
         self.builder.heartbeat_due(Timestamp::now(), &mut self.records);
-        self.send_records().await
+        self.send_records().await.map(drop)
     }
 
-    async fn send_records(&mut self) -> Result<(), KafkaError> {
+    /// Sends the built records; returns how many.
+    async fn send_records(&mut self) -> Result<usize, KafkaError> {
         let records = std::mem::take(&mut self.records);
         let sent = records.len();
+        let mut bytes = 0;
         for record in &records {
             if !self.known_topics.contains(&record.topic) {
                 if let Some(creation) = self.topic_creation {
@@ -505,6 +607,7 @@ impl Pump<'_> {
                 self.known_topics.insert(record.topic.clone());
             }
             let serialized = self.serializer.serialize(record).await?;
+            bytes += serialized.key.map_or(0, <[u8]>::len) + serialized.value.map_or(0, <[u8]>::len);
             let headers: Vec<(&str, Option<&[u8]>)> =
                 serialized.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
             self.producer
@@ -521,8 +624,9 @@ impl Pump<'_> {
         self.records.clear();
         if sent > 0 {
             self.status.lock().records_sent += sent as u64;
+            self.totals.bytes += bytes as u64;
         }
-        Ok(())
+        Ok(sent)
     }
 }
 
@@ -536,15 +640,20 @@ struct Committer<'a> {
     pending: Option<SourceOffset>,
     last_save: Instant,
     interval: Duration,
+    metrics: &'a ConnectorMetrics,
+    /// The totals of the last completed mark.
+    durable: Totals,
 }
 
 impl Committer<'_> {
-    async fn on_delivered(&mut self, marks: Vec<SourceOffset>) -> Result<(), KafkaError> {
+    async fn on_delivered(&mut self, marks: Vec<Mark>) -> Result<(), KafkaError> {
         let Some(last) = marks.last().copied() else { return Ok(()) };
+        last.totals.record_since(&self.durable, self.metrics);
+        self.durable = last.totals;
         // The snapshot's completion is stored at once: a restart must not snapshot again.
-        let force = marks.iter().any(|m| m.snapshot_completed)
+        let force = marks.iter().any(|m| m.offset.snapshot_completed)
             && self.status.lock().stored.is_none_or(|s| !s.snapshot_completed);
-        self.pending = Some(last);
+        self.pending = Some(last.offset);
         if force { self.save().await } else { self.maybe_save().await }
     }
 
@@ -607,6 +716,43 @@ mod tests {
             PublisherConfig::from_properties(&props(&[("exactly.once.support", "required")])).unwrap_err();
         assert!(e.to_string().contains("exactly.once.support"), "{e}");
         PublisherConfig::from_properties(&props(&[("exactly.once.support", "requested")])).unwrap();
+    }
+
+    #[test]
+    fn durable_totals_report_differences_and_each_commit_once() {
+        let metrics = ConnectorMetrics::default();
+        let first = Totals { events: 3, bytes: 300, transactions: 1, last_commit: Some((Lsn(0x10), 1_000)) };
+        first.record_since(&Totals::default(), &metrics);
+        // A later mark with only a heartbeat's bytes: no transaction, so no latency observation.
+        let second = Totals { bytes: 350, ..first };
+        second.record_since(&first, &metrics);
+        // Nothing new: nothing recorded.
+        second.record_since(&second, &metrics);
+        let s = metrics.snapshot();
+        assert_eq!((s.events, s.bytes, s.transactions), (3, 350, 1));
+        assert_eq!(s.last_durable_lsn, Some(Lsn(0x10)));
+        assert_eq!(metrics.latency.snapshot().count, 1);
+        assert_eq!(metrics.batch_records.snapshot().count, 1);
+    }
+
+    #[test]
+    fn in_flight_follows_the_tracker_and_returns_to_zero_with_its_run() {
+        let metrics = ConnectorMetrics::default();
+        {
+            let mut gauge = InFlight::new(&metrics);
+            gauge.set(5);
+            assert_eq!(metrics.snapshot().in_flight, 5);
+            gauge.set(2);
+            assert_eq!(metrics.snapshot().in_flight, 2);
+            // The run fails with records unacknowledged.
+            gauge.set(7);
+        }
+        assert_eq!(metrics.snapshot().in_flight, 0);
+        let mut next_run = InFlight::new(&metrics);
+        next_run.set(3);
+        assert_eq!(metrics.snapshot().in_flight, 3);
+        next_run.set(0);
+        assert_eq!(metrics.snapshot().in_flight, 0);
     }
 
     #[test]

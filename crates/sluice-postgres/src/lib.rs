@@ -11,12 +11,14 @@
 //! CopyBoth); [`pgoutput`] decodes logical replication messages without I/O; [`value`] turns text and
 //! binary datums into [`sluice_core::Value`]s; [`types`] resolves type OIDs; [`relation`] follows
 //! schema changes; [`slot`], [`publication`] and [`snapshot`] implement Debezium's connector
-//! properties; [`reader`] wires them into a stream of change events.
+//! properties; [`reader`] wires them into a stream of change events; [`lag`] measures a slot's lag
+//! for admin endpoints.
 
 pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod filter;
+pub mod lag;
 pub mod pgoutput;
 pub mod publication;
 pub mod reader;

@@ -12,9 +12,29 @@ pub(crate) fn load(path: &Path, overrides: &[String]) -> Result<BTreeMap<String,
     let props = if text.trim_start().starts_with('{') {
         from_json(&text).with_context(|| format!("parsing {}", path.display()))?
     } else {
-        from_properties(&text)
+        sluice_connect::provider::java_properties(&text)
     };
     apply_overrides(props, overrides)
+}
+
+/// Worker properties from the environment, the way Confluent's images read `CONNECT_*`:
+/// `SLUICE_WORKER_BOOTSTRAP_SERVERS` is `bootstrap.servers`; `__` stands for `_`, `___` for `-`.
+pub(crate) fn worker_env(vars: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    vars.into_iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix("SLUICE_WORKER_")?;
+            if name.is_empty() || name == "CONFIG" {
+                return None;
+            }
+            let key = name
+                .to_ascii_lowercase()
+                .replace("___", "-")
+                .replace("__", "\u{0}")
+                .replace('_', ".")
+                .replace('\u{0}', "_");
+            Some((key, v))
+        })
+        .collect()
 }
 
 /// Applies `key=value` overrides to a property map.
@@ -52,15 +72,6 @@ fn from_json(text: &str) -> Result<BTreeMap<String, String>> {
     Ok(props)
 }
 
-fn from_properties(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
-        .filter_map(|l| l.split_once(['=', ':']))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,8 +88,27 @@ mod tests {
     }
 
     #[test]
+    fn worker_properties_come_from_the_environment() {
+        let vars = [
+            ("SLUICE_WORKER_BOOTSTRAP_SERVERS", "kafka:9092"),
+            ("SLUICE_WORKER_CONFIG_STORAGE_TOPIC", "cfg"),
+            ("SLUICE_WORKER_SASL_JAAS___X__Y", "z"),
+            ("SLUICE_WORKER_CONFIG", "/etc/worker.properties"),
+            ("PATH", "/bin"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let p = worker_env(vars);
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert_eq!(p["bootstrap.servers"], "kafka:9092");
+        assert_eq!(p["config.storage.topic"], "cfg");
+        assert_eq!(p["sasl.jaas-x_y"], "z");
+    }
+
+    #[test]
     fn properties_files_parse() {
-        let p = from_properties("# comment\ntopic.prefix = shop\ndatabase.hostname:db\n\n");
+        let p = sluice_connect::provider::java_properties(
+            "# comment\ntopic.prefix = shop\ndatabase.hostname:db\n\n",
+        );
         assert_eq!(p["topic.prefix"], "shop");
         assert_eq!(p["database.hostname"], "db");
     }

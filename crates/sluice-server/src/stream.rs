@@ -27,7 +27,7 @@ use sluice_postgres::reader::{self, RECONNECT_DELAY, ReaderExit, StoredOffset};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::offsets::OffsetStore;
+use sluice_connect::position::PositionFile as OffsetStore;
 
 /// Counts of what a run printed.
 #[derive(Debug, Default, Clone, Copy)]
