@@ -80,9 +80,14 @@ async fn ready(State(herder): State<Herder>) -> Response {
 }
 
 async fn lag_all(State(herder): State<Herder>) -> Response {
+    axum::Json(lag_report(&herder).await).into_response()
+}
+
+/// What `GET /lag` answers: `{"connectors": [...]}`, one entry per connector.
+pub async fn lag_report(herder: &Herder) -> Value {
     let views = herder.views();
     let entries = join_all(views.iter().map(lag_of)).await;
-    axum::Json(json!({ "connectors": entries })).into_response()
+    json!({ "connectors": entries })
 }
 
 async fn lag_one(State(herder): State<Herder>, Path(name): Path<String>) -> Response {

@@ -61,6 +61,18 @@ pub async fn query(lake: &Path, sql: &str) -> Result<Vec<RecordBatch>, DeltaErro
     frame.collect().await.map_err(|e| DeltaError::Query(format!("{e}")))
 }
 
+/// The number of rows of one lake table (for checks that compare the lake with its source).
+pub async fn count(lake: &Path, table: &str) -> Result<i64, DeltaError> {
+    let batches = query(lake, &format!("SELECT count(*) FROM {table}")).await?;
+    batches
+        .first()
+        .filter(|b| b.num_rows() == 1)
+        .and_then(|b| {
+            b.column(0).as_any().downcast_ref::<deltalake::arrow::array::Int64Array>().map(|a| a.value(0))
+        })
+        .ok_or_else(|| DeltaError::Query(format!("count(*) of {table} returned no single integer")))
+}
+
 /// The batches as a text table (what `sluice query` prints).
 pub fn format(batches: &[RecordBatch]) -> Result<String, DeltaError> {
     pretty_format_batches(batches).map(|t| t.to_string()).map_err(|e| DeltaError::Query(e.to_string()))

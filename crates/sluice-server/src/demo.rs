@@ -1,18 +1,21 @@
 //! `sluice demo`: the whole source on a throwaway local PostgreSQL, with nothing else needed.
 //!
 //! Starts a sandbox cluster, creates a small shop schema with sample rows, runs a workload of
-//! inserts, updates and deletes in the background, and streams everything (snapshot first, then
-//! live changes) to stdout as JSON lines until the duration ends.
+//! inserts, updates and deletes in the background, and replicates everything (snapshot first,
+//! then live changes) through the direct pipeline into Delta tables under `./lake`, printing
+//! progress. At the end it stops the workload, lets the pipeline catch up, and prints a query of
+//! the replicated tables, the lag, and whether the lake equals the source.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use sluice_postgres::PostgresSourceConfig;
 use sluice_postgres::sandbox::{Sandbox, SandboxOptions};
 use tokio_util::sync::CancellationToken;
 
-use crate::stream::{Format, run_until_cancelled, stop_on_signal};
+use crate::replicate::{self, Replication};
+use crate::stream::stop_on_signal;
 
 const SCHEMA: &str = "
 CREATE TYPE order_status AS ENUM ('new', 'paid', 'shipped');
@@ -33,12 +36,18 @@ CREATE TABLE orders (
     placed_at timestamp NOT NULL DEFAULT localtimestamp
 );";
 
-/// Runs the demo for `duration`.
-pub(crate) async fn run(duration: Duration, customers: u32, format: Format) -> Result<()> {
+/// The demo's tables, as the lake names them.
+const DEMO_TABLES: &[&str] = &["public_customers", "public_orders"];
+
+/// Runs the demo for `duration`, replicating into `lake`.
+pub(crate) async fn run(duration: Duration, customers: u32, lake: PathBuf) -> Result<()> {
     let sandbox = tokio::task::spawn_blocking(|| Sandbox::start(SandboxOptions::default()))
         .await?
         .context("starting a local PostgreSQL for the demo")?;
-    tracing::info!(port = sandbox.port, "local PostgreSQL {} started", sandbox.major_version);
+    eprintln!(
+        "sluice demo: a throwaway PostgreSQL {} on port {} with sample data",
+        sandbox.major_version, sandbox.port
+    );
     sandbox.psql("postgres", "CREATE DATABASE demo")?;
     sandbox.psql("demo", SCHEMA)?;
     sandbox.psql(
@@ -51,8 +60,17 @@ pub(crate) async fn run(duration: Duration, customers: u32, format: Format) -> R
             n = customers * 2
         ),
     )?;
+    // Tables of an earlier demo came from another (now deleted) database: their recorded
+    // positions mean nothing to this one.
+    for table in DEMO_TABLES {
+        let dir = lake.join(table);
+        if dir.join("_delta_log").is_dir() {
+            eprintln!("sluice demo: replacing {} from an earlier demo", dir.display());
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+    }
 
-    let props: BTreeMap<String, String> = [
+    let connector: BTreeMap<String, String> = [
         ("name", "demo"),
         ("connector.class", sluice_postgres::config::POSTGRES_CONNECTOR_CLASS),
         ("plugin.name", "pgoutput"),
@@ -69,26 +87,71 @@ pub(crate) async fn run(duration: Duration, customers: u32, format: Format) -> R
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .chain([("database.port".to_owned(), sandbox.port.to_string())])
     .collect();
-    let config = PostgresSourceConfig::from_properties(&props)?;
-    let records = sluice_debezium::DebeziumConfig::from_properties(&props)?;
 
-    let cancel = CancellationToken::new();
-    stop_on_signal(cancel.clone(), Some(duration));
+    let stop = CancellationToken::new();
+    stop_on_signal(stop.clone(), Some(duration));
+    let workload_cancel = CancellationToken::new();
     let workload = sluice_core::task::spawn_named(
         "demo-workload",
-        workload(sandbox.conn_string("demo"), cancel.clone()),
+        workload(sandbox.conn_string("demo"), workload_cancel.clone()),
     );
-    let offsets = sandbox.root.join("offsets.json");
-    let summary = run_until_cancelled(config, records, format, &offsets, &cancel).await;
-    cancel.cancel();
+    // At the end the workload stops first, and the pipeline gets a moment to apply its last
+    // changes, so the final query can be compared with the source.
+    let replication_cancel = CancellationToken::new();
+    {
+        let (stop, w, r) = (stop.clone(), workload_cancel.clone(), replication_cancel.clone());
+        sluice_core::task::spawn_named("demo-stop", async move {
+            stop.cancelled().await;
+            w.cancel();
+            tokio::time::sleep(Duration::from_millis(2_000)).await;
+            r.cancel();
+        });
+    }
+    eprintln!("sluice demo: replicating into {} for {duration:?} (Ctrl-C to stop early)", lake.display());
+    let replication =
+        Replication { connector, lake: lake.clone(), data_dir: sandbox.root.join("sluice-data") };
+    let outcome = replicate::run(replication, replication_cancel).await;
+    workload_cancel.cancel();
     let _ = workload.await;
-    let summary = summary?;
+    let outcome = outcome?;
+
+    let source = source_counts(&sandbox.conn_string("demo")).await?;
+    replicate::print_lake(
+        &lake,
+        &["SELECT status, count(*) AS orders, sum(amount) AS amount FROM public_orders GROUP BY status ORDER BY status"],
+    )
+    .await?;
+    let lake_counts = lake_counts(&lake).await?;
+    replicate::print_lag(&outcome.lag)?;
+    let verdict =
+        if source == lake_counts { "the lake equals the source" } else { "the lake DIFFERS from the source" };
     eprintln!(
-        "demo finished: {} change events in {} transactions streamed from a local PostgreSQL {}",
-        summary.changes, summary.transactions, sandbox.major_version
+        "\nsluice demo: source {} customers / {} orders, lake {} / {}: {verdict}. The tables stay in {}.",
+        source.0,
+        source.1,
+        lake_counts.0,
+        lake_counts.1,
+        lake.display()
     );
     tokio::task::spawn_blocking(move || sandbox.stop()).await?;
+    anyhow::ensure!(source == lake_counts, "the replicated tables do not match the source");
     Ok(())
+}
+
+async fn source_counts(conn: &str) -> Result<(i64, i64)> {
+    let (client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls).await?;
+    sluice_core::task::spawn_named("demo-count-connection", connection);
+    let row = client
+        .query_one("SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM orders)", &[])
+        .await?;
+    Ok((row.get(0), row.get(1)))
+}
+
+async fn lake_counts(lake: &std::path::Path) -> Result<(i64, i64)> {
+    Ok((
+        sluice_delta::query::count(lake, "public_customers").await?,
+        sluice_delta::query::count(lake, "public_orders").await?,
+    ))
 }
 
 /// A small, steady mix of inserts, updates and deletes.

@@ -3,6 +3,7 @@
 
 mod connector_file;
 mod demo;
+mod replicate;
 mod run;
 mod stream;
 
@@ -100,18 +101,39 @@ enum Command {
         /// The SQL (DataFusion's dialect).
         sql: String,
     },
-    /// Start a throwaway local PostgreSQL with sample data and a live workload, and stream its
-    /// changes to stdout as JSON lines. Needs PostgreSQL's server binaries (initdb) installed.
+    /// Start a throwaway local PostgreSQL with sample data and a live workload, replicate it into
+    /// Delta tables under `./lake` with progress, then print a query of the tables and the lag.
+    /// Needs PostgreSQL's server binaries (initdb) installed.
     Demo {
         /// Stop after this many seconds.
-        #[arg(long, default_value_t = 15)]
+        #[arg(long, default_value_t = 20)]
         duration: u64,
         /// Sample customers to create before the snapshot.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 200)]
         customers: u32,
-        /// What each printed line is (see `stream --format`).
-        #[arg(long, value_enum, default_value = "debezium")]
-        format: stream::Format,
+        /// The lake directory (the demo's two tables are replaced there).
+        #[arg(long, default_value = "lake")]
+        lake: PathBuf,
+    },
+    /// Replicate your database into Delta tables under `./lake` (the direct pipeline, no Kafka),
+    /// with progress, then print a query of every table and the lag. The position is kept in the
+    /// data directory, so running it again continues where it stopped.
+    Replicate {
+        /// A Debezium PostgreSQL connector config (Kafka Connect JSON, flat JSON or `.properties`).
+        #[arg(long, short)]
+        connector: PathBuf,
+        /// Override or add a property, `key=value` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// The lake directory.
+        #[arg(long, default_value = "lake")]
+        lake: PathBuf,
+        /// Where the position and connector state are kept.
+        #[arg(long, default_value = "sluice-data")]
+        data_dir: PathBuf,
+        /// Stop after this many seconds (default: run until interrupted).
+        #[arg(long)]
+        duration: Option<u64>,
     },
 }
 
@@ -156,8 +178,17 @@ async fn main() -> Result<()> {
             writeln!(out, "{text}")?;
             Ok(())
         }
-        Command::Demo { duration, customers, format } => {
-            demo::run(std::time::Duration::from_secs(duration), customers, format).await
+        Command::Demo { duration, customers, lake } => {
+            demo::run(std::time::Duration::from_secs(duration), customers, lake).await
+        }
+        Command::Replicate { connector, overrides, lake, data_dir, duration } => {
+            let props = connector_file::load(&connector, &overrides)?;
+            let cancel = tokio_util::sync::CancellationToken::new();
+            stream::stop_on_signal(cancel.clone(), duration.map(std::time::Duration::from_secs));
+            let replication = replicate::Replication { connector: props, lake: lake.clone(), data_dir };
+            let outcome = replicate::run(replication, cancel).await?;
+            replicate::print_lake(&lake, &[]).await?;
+            replicate::print_lag(&outcome.lag)
         }
     }
 }
