@@ -60,39 +60,7 @@ enum Command {
     /// `/ready`) and the embedded Confluent-compatible schema registry. Without Kafka, source
     /// connectors replicate straight into Delta tables; with a worker config naming
     /// `bootstrap.servers` they publish to Kafka and Delta sinks read from it.
-    Run {
-        /// Where the embedded default keeps connector configs, offsets, positions and the registry log.
-        #[arg(long, env = "SLUICE_DATA_DIR", default_value = "sluice-data")]
-        data_dir: PathBuf,
-        /// A Kafka Connect worker config (`.properties` or JSON): `bootstrap.servers`,
-        /// `offset.storage.topic`, `config.storage.topic`, `config.providers`, security settings,
-        /// `sluice.http.*`. Environment variables `SLUICE_WORKER_<NAME>` add properties
-        /// (`SLUICE_WORKER_BOOTSTRAP_SERVERS`), flags override both.
-        #[arg(long, env = "SLUICE_WORKER_CONFIG")]
-        worker: Option<PathBuf>,
-        /// Override or add a worker property, `key=value` (repeatable).
-        #[arg(long = "worker-set", value_name = "KEY=VALUE")]
-        worker_overrides: Vec<String>,
-        /// A connector config file to create (or update) at start (repeatable).
-        #[arg(long = "connector", value_name = "FILE")]
-        connectors: Vec<PathBuf>,
-        /// Where the Kafka Connect REST API listens; `off` to run the given connectors without
-        /// it (then sluice exits once they have all ended).
-        #[arg(long, env = "SLUICE_REST_LISTEN", default_value = "127.0.0.1:8083")]
-        rest_listen: String,
-        /// Where the admin endpoint listens; `off` to not serve it.
-        #[arg(long, env = "SLUICE_ADMIN_LISTEN", default_value = "127.0.0.1:8084")]
-        admin_listen: String,
-        /// Where the embedded schema registry listens; `off` to not serve one.
-        #[arg(long, env = "SLUICE_REGISTRY_LISTEN", default_value = "127.0.0.1:8081")]
-        registry_listen: String,
-        /// Stop after this many seconds (default: run until interrupted).
-        #[arg(long)]
-        duration: Option<u64>,
-        /// Seconds connectors get on shutdown (SIGTERM) to flush and confirm before they are aborted.
-        #[arg(long, env = "SLUICE_SHUTDOWN_TIMEOUT", default_value_t = 30)]
-        shutdown_timeout: u64,
-    },
+    Run(run::RunOptions),
     /// Run SQL over the Delta tables under a lake directory (each table directory is a table named
     /// after it, e.g. `public_customers`) and print the result.
     Query {
@@ -146,30 +114,7 @@ async fn main() -> Result<()> {
             let props = connector_file::load(&config, &overrides)?;
             stream::run(props, &offsets, duration.map(std::time::Duration::from_secs), format).await
         }
-        Command::Run {
-            data_dir,
-            worker,
-            worker_overrides,
-            connectors,
-            rest_listen,
-            admin_listen,
-            registry_listen,
-            duration,
-            shutdown_timeout,
-        } => {
-            run::run(run::RunOptions {
-                data_dir,
-                worker,
-                worker_overrides,
-                connectors,
-                rest_listen,
-                admin_listen,
-                registry_listen,
-                duration: duration.map(std::time::Duration::from_secs),
-                shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout),
-            })
-            .await
-        }
+        Command::Run(options) => run::run(options).await,
         Command::Query { lake, sql } => {
             let batches = sluice_delta::query::query(&lake, &sql).await?;
             let text = sluice_delta::query::format(&batches)?;

@@ -152,24 +152,11 @@ fn progress_line(elapsed: Duration, lag: &Value) -> String {
 pub(crate) async fn print_lake(lake: &Path, extra: &[&str]) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let tables = sluice_delta::query::lake_tables(lake)?;
-    for (name, _) in &tables {
-        let sql = format!("SELECT count(*) AS rows FROM {name}");
+    let counts = tables.iter().map(|(name, _)| format!("SELECT count(*) AS rows FROM {name}"));
+    for sql in counts.chain(extra.iter().map(|s| (*s).to_owned())) {
         let batches = sluice_delta::query::query(lake, &sql).await?;
-        writeln!(
-            out,
-            "\n$ sluice query {} \"{sql}\"\n{}",
-            lake.display(),
-            sluice_delta::query::format(&batches)?
-        )?;
-    }
-    for sql in extra {
-        let batches = sluice_delta::query::query(lake, sql).await?;
-        writeln!(
-            out,
-            "\n$ sluice query {} \"{sql}\"\n{}",
-            lake.display(),
-            sluice_delta::query::format(&batches)?
-        )?;
+        let text = sluice_delta::query::format(&batches)?;
+        writeln!(out, "\n$ sluice query {} \"{sql}\"\n{text}", lake.display())?;
     }
     Ok(())
 }
