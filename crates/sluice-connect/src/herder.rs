@@ -507,17 +507,8 @@ impl Herder {
         let task = self.lock().get_mut(name).and_then(|e| e.task.take());
         let Some(mut task) = task else { return };
         task.cancel.cancel();
-        if let Some(handle) = task.handle.take() {
-            let abort = handle.abort_handle();
-            if tokio::time::timeout(self.inner.stop_timeout, handle).await.is_err() {
-                tracing::warn!(
-                    connector = %name,
-                    timeout = ?self.inner.stop_timeout,
-                    "connector task did not stop in time; aborting it (its unconfirmed changes are re-read on restart)"
-                );
-                abort.abort();
-            }
-        }
+        let deadline = tokio::time::Instant::now() + self.inner.stop_timeout;
+        await_or_abort(name, task.handle.take(), deadline).await;
     }
 
     /// Stops every task (flushing and confirming), within the stop timeout overall.
@@ -535,14 +526,21 @@ impl Herder {
         }
         let deadline = tokio::time::Instant::now() + self.inner.stop_timeout;
         for (name, mut t) in tasks {
-            if let Some(handle) = t.handle.take() {
-                let abort = handle.abort_handle();
-                if tokio::time::timeout_at(deadline, handle).await.is_err() {
-                    tracing::warn!(connector = %name, "connector did not stop before the shutdown deadline; aborting it");
-                    abort.abort();
-                }
-            }
+            await_or_abort(&name, t.handle.take(), deadline).await;
         }
+    }
+}
+
+/// Waits for a cancelled task to end by `deadline`, aborting it after that.
+async fn await_or_abort(name: &str, handle: Option<JoinHandle<()>>, deadline: tokio::time::Instant) {
+    let Some(handle) = handle else { return };
+    let abort = handle.abort_handle();
+    if tokio::time::timeout_at(deadline, handle).await.is_err() {
+        tracing::warn!(
+            connector = %name,
+            "connector task did not stop in time; aborting it (its unconfirmed changes are re-read on restart)"
+        );
+        abort.abort();
     }
 }
 
