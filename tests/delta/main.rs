@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use sluice_tests::process::SluiceProcess;
+use sluice_tests::process::{RunArgs, SluiceProcess};
 use sluice_tests::{TestDb, init_tracing};
 
 fn reader_script() -> PathBuf {
@@ -102,19 +102,7 @@ impl Direct {
 
     fn start(&mut self) -> Result<()> {
         let d = self.dir.path();
-        let args: Vec<String> = vec![
-            "run".into(),
-            "--data-dir".into(),
-            d.join("data").display().to_string(),
-            "--connector".into(),
-            d.join("connector.json").display().to_string(),
-            "--rest-listen".into(),
-            "off".into(),
-            "--admin-listen".into(),
-            "off".into(),
-            "--registry-listen".into(),
-            "off".into(),
-        ];
+        let args = RunArgs::new(&d.join("data")).connector(&d.join("connector.json")).build();
         self.process = Some(SluiceProcess::start(&args, &d.join("sluice.log"))?);
         Ok(())
     }

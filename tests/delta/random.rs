@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Map, Value, json};
-use sluice_tests::process::{SluiceProcess, sluice_binary};
+use sluice_tests::process::{RunArgs, SluiceProcess, sluice_binary};
 use sluice_tests::{TestDb, init_tracing};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
@@ -796,19 +796,7 @@ impl Sluice {
 
     fn args(&self) -> Vec<String> {
         let d = &self.dir;
-        vec![
-            "run".into(),
-            "--data-dir".into(),
-            d.join("data").display().to_string(),
-            "--connector".into(),
-            d.join("connector.json").display().to_string(),
-            "--rest-listen".into(),
-            "off".into(),
-            "--admin-listen".into(),
-            "off".into(),
-            "--registry-listen".into(),
-            "off".into(),
-        ]
+        RunArgs::new(&d.join("data")).connector(&d.join("connector.json")).build()
     }
 
     fn start(&mut self) -> Result<()> {

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use sluice_registry::{FileLog, Registry};
 use sluice_tests::connect::{self, KafkaConnectStandalone};
 use sluice_tests::kafka::Broker;
-use sluice_tests::process::SluiceProcess;
+use sluice_tests::process::{RunArgs, SluiceProcess};
 use sluice_tests::{TestDb, init_tracing};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -314,21 +314,10 @@ impl SinkProcess {
 
     fn start(&mut self) -> Result<()> {
         let d = self.dir.path();
-        let args: Vec<String> = vec![
-            "run".into(),
-            "--data-dir".into(),
-            d.join("data").display().to_string(),
-            "--rest-listen".into(),
-            "off".into(),
-            "--admin-listen".into(),
-            "off".into(),
-            "--registry-listen".into(),
-            "off".into(),
-            "--worker-set".into(),
-            format!("bootstrap.servers={}", self.bootstrap),
-            "--connector".into(),
-            d.join("sink.json").display().to_string(),
-        ];
+        let args = RunArgs::new(&d.join("data"))
+            .worker("bootstrap.servers", &self.bootstrap)
+            .connector(&d.join("sink.json"))
+            .build();
         self.process = Some(SluiceProcess::start(&args, &d.join("sluice.log"))?);
         Ok(())
     }

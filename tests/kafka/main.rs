@@ -8,9 +8,13 @@
 //! running, durability across a broker restart (memory storage loses everything; the outage tests
 //! either freeze the broker with SIGSTOP or re-create the topic after a restart).
 
+mod connect_client;
 mod connect_debezium;
+mod connect_shapes;
 mod delta_sink;
 mod pipeline;
+mod rest;
+mod worker_state;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

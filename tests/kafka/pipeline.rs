@@ -14,7 +14,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use sluice_kafka::partition_for_key;
 use sluice_tests::kafka::Broker;
-use sluice_tests::process::SluiceProcess;
+use sluice_tests::process::{RunArgs, SluiceProcess};
 use sluice_tests::{TestDb, init_tracing};
 
 const PARTITIONS: i32 = 3;
@@ -82,36 +82,23 @@ impl Service {
 
     pub(crate) fn start(&mut self, worker: &[(&str, &str)]) -> Result<()> {
         let d = self.dir.path();
-        let mut args: Vec<String> = vec![
-            "run".into(),
-            "--data-dir".into(),
-            d.join("data").display().to_string(),
-            "--connector".into(),
-            d.join("connector.json").display().to_string(),
-            "--rest-listen".into(),
-            "off".into(),
-            "--admin-listen".into(),
-            "off".into(),
-            "--registry-listen".into(),
-            format!("127.0.0.1:{}", self.registry_port),
-            "--worker-set".into(),
-            format!("bootstrap.servers={}", self.bootstrap),
-        ];
+        let mut run = RunArgs::new(&d.join("data"))
+            .connector(&d.join("connector.json"))
+            .registry(&format!("127.0.0.1:{}", self.registry_port))
+            .worker("bootstrap.servers", &self.bootstrap);
         if self.standalone {
             // Offsets and the registry log in files: they survive a broker that forgets everything
             // on restart, as Tansu's memory storage does.
-            args.push("--worker-set".into());
-            args.push(format!("offset.storage.file.filename={}", d.join("data/offsets.json").display()));
+            run = run
+                .worker("offset.storage.file.filename", &d.join("data/offsets.json").display().to_string());
         }
         for path in &self.extra_connectors {
-            args.push("--connector".into());
-            args.push(path.display().to_string());
+            run = run.connector(path);
         }
         for (k, v) in worker {
-            args.push("--worker-set".into());
-            args.push(format!("{k}={v}"));
+            run = run.worker(k, v);
         }
-        self.process = Some(SluiceProcess::start(&args, &d.join("sluice.log"))?);
+        self.process = Some(SluiceProcess::start(&run.build(), &d.join("sluice.log"))?);
         Ok(())
     }
 

@@ -32,6 +32,75 @@ pub fn sluice_binary() -> Result<PathBuf> {
         .map_err(anyhow::Error::msg)
 }
 
+/// `sluice run`'s arguments for a test: every listener off unless asked for, so that tests never
+/// collide on the default ports.
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    args: Vec<String>,
+    rest: String,
+    admin: String,
+    registry: String,
+}
+
+impl RunArgs {
+    /// `sluice run --data-dir <data_dir>` with no listeners.
+    pub fn new(data_dir: &Path) -> RunArgs {
+        RunArgs {
+            args: vec!["run".into(), "--data-dir".into(), data_dir.display().to_string()],
+            rest: "off".into(),
+            admin: "off".into(),
+            registry: "off".into(),
+        }
+    }
+
+    /// The REST API on a free local port (its URL is logged).
+    pub fn rest(mut self) -> RunArgs {
+        self.rest = "127.0.0.1:0".into();
+        self
+    }
+
+    /// The admin endpoint on a free local port (its URL is logged).
+    pub fn admin(mut self) -> RunArgs {
+        self.admin = "127.0.0.1:0".into();
+        self
+    }
+
+    /// The schema registry at `address` (`127.0.0.1:0` for a free port).
+    pub fn registry(mut self, address: &str) -> RunArgs {
+        self.registry = address.into();
+        self
+    }
+
+    /// A connector config file to run.
+    pub fn connector(self, path: &Path) -> RunArgs {
+        self.arg("--connector", &path.display().to_string())
+    }
+
+    /// One worker property (`--worker-set key=value`).
+    pub fn worker(self, key: &str, value: &str) -> RunArgs {
+        self.arg("--worker-set", &format!("{key}={value}"))
+    }
+
+    /// Any other flag with its value.
+    pub fn arg(mut self, flag: &str, value: &str) -> RunArgs {
+        self.args.extend([flag.to_owned(), value.to_owned()]);
+        self
+    }
+
+    /// The command line after the binary's name.
+    pub fn build(&self) -> Vec<String> {
+        let mut args = self.args.clone();
+        for (flag, value) in [
+            ("--rest-listen", &self.rest),
+            ("--admin-listen", &self.admin),
+            ("--registry-listen", &self.registry),
+        ] {
+            args.extend([flag.to_owned(), value.clone()]);
+        }
+        args
+    }
+}
+
 /// A running `sluice` process whose stderr goes to a log file.
 #[derive(Debug)]
 pub struct SluiceProcess {
@@ -45,9 +114,15 @@ impl SluiceProcess {
         let bin = sluice_binary()?;
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
         writeln!(file, "---- sluice {}", args.join(" "))?;
-        let child = Command::new(bin)
+        let mut command = Command::new(bin);
+        // sluice's own default filter unless SLUICE_TEST_LOG says otherwise; never the test's
+        // RUST_LOG, which could hide the lines tests wait for.
+        command.env_remove("RUST_LOG").env_remove("SLUICE_LOG");
+        if let Ok(filter) = std::env::var("SLUICE_TEST_LOG") {
+            command.env("SLUICE_LOG", filter);
+        }
+        let child = command
             .args(args)
-            .env("SLUICE_LOG", std::env::var("SLUICE_TEST_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)

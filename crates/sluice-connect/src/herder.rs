@@ -182,17 +182,17 @@ impl Herder {
     /// `GET /connectors/{name}/status`.
     pub fn status(&self, name: &str) -> Result<ConnectorStateInfo, ConnectError> {
         let map = self.lock();
-        let e = map.get(name).ok_or_else(|| ConnectError::connector_not_found(name))?;
+        // Kafka Connect's wording for a status it has no record of.
+        let e = map
+            .get(name)
+            .ok_or_else(|| ConnectError::NotFound(format!("No status found for connector {name}")))?;
         Ok(self.status_of(name, e))
     }
 
     /// `GET /connectors/{name}/tasks/{id}/status`.
     pub fn task_status(&self, name: &str, id: u32) -> Result<TaskState, ConnectError> {
-        self.status(name)?
-            .tasks
-            .into_iter()
-            .find(|t| t.id == id)
-            .ok_or_else(|| ConnectError::NotFound(format!("No status found for task {name}-{id}")))
+        let missing = || ConnectError::NotFound(format!("No status found for task {name}-{id}"));
+        self.status(name).map_err(|_| missing())?.tasks.into_iter().find(|t| t.id == id).ok_or_else(missing)
     }
 
     /// `GET /connectors/{name}/tasks`.
@@ -225,6 +225,8 @@ impl Herder {
 
     fn status_of(&self, name: &str, e: &Entry) -> ConnectorStateInfo {
         let worker_id = self.inner.ctx.worker_id.clone();
+        // Kafka Connect 4.x reports the plugin's version with each state.
+        let version = Some(e.plugin.version.to_owned());
         let (state, trace) = match e.target {
             TargetState::Stopped => (State::Stopped, None),
             TargetState::Paused => (State::Paused, None),
@@ -234,7 +236,13 @@ impl Herder {
             (_, TargetState::Stopped) => Vec::new(),
             // A paused connector keeps its task (stopped underneath, so the slot is released).
             (_, TargetState::Paused) => {
-                vec![TaskState { id: 0, state: State::Paused, worker_id: worker_id.clone(), trace: None }]
+                vec![TaskState {
+                    id: 0,
+                    state: State::Paused,
+                    worker_id: worker_id.clone(),
+                    trace: None,
+                    version: version.clone(),
+                }]
             }
             (None, TargetState::Running) => Vec::new(),
             (Some(t), TargetState::Running) => {
@@ -243,12 +251,13 @@ impl Herder {
                     state: t.state,
                     worker_id: worker_id.clone(),
                     trace: t.trace.clone(),
+                    version: version.clone(),
                 }]
             }
         };
         ConnectorStateInfo {
             name: name.to_owned(),
-            connector: ConnectorStateEntry { state, worker_id, trace },
+            connector: ConnectorStateEntry { state, worker_id, trace, version },
             tasks,
             kind: e.plugin.kind,
         }

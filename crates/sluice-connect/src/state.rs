@@ -91,6 +91,9 @@ pub struct ConnectorStateEntry {
     /// Why it failed: the error and its causes.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub trace: Option<String>,
+    /// The plugin's version (Kafka Connect 4.x reports it; older clients ignore it).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub version: Option<String>,
 }
 
 /// A task's state.
@@ -105,6 +108,9 @@ pub struct TaskState {
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub trace: Option<String>,
+    /// The plugin's version (Kafka Connect 4.x reports it; older clients ignore it).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub version: Option<String>,
 }
 
 /// `GET /connectors/{name}/status`.
@@ -158,18 +164,20 @@ mod tests {
                 state: State::Running,
                 worker_id: "127.0.0.1:8083".into(),
                 trace: None,
+                version: Some("0.1.0".into()),
             },
             tasks: vec![TaskState {
                 id: 0,
                 state: State::Failed,
                 worker_id: "127.0.0.1:8083".into(),
                 trace: Some("boom".into()),
+                version: None,
             }],
             kind: ConnectorType::Source,
         };
         assert_eq!(
             serde_json::to_string(&info).unwrap(),
-            r#"{"name":"inventory","connector":{"state":"RUNNING","worker_id":"127.0.0.1:8083"},"tasks":[{"id":0,"state":"FAILED","worker_id":"127.0.0.1:8083","trace":"boom"}],"type":"source"}"#
+            r#"{"name":"inventory","connector":{"state":"RUNNING","worker_id":"127.0.0.1:8083","version":"0.1.0"},"tasks":[{"id":0,"state":"FAILED","worker_id":"127.0.0.1:8083","trace":"boom"}],"type":"source"}"#
         );
         assert_eq!(TargetState::parse("paused"), Some(TargetState::Paused));
         assert_eq!(TargetState::parse("STARTED"), None);

@@ -111,7 +111,10 @@ async fn run_once(
     cancel: &CancellationToken,
 ) -> Result<(), DeltaError> {
     let stored = positions.load()?;
-    let reader_cancel = cancel.child_token();
+    // Not a child of `cancel`: on a stop the reader must outlive the final flush, so that its last
+    // status update carries the final confirmation. The guard stops it if this future is dropped.
+    let reader_cancel = CancellationToken::new();
+    let _reader_guard = reader_cancel.clone().drop_guard();
     let handle = reader::spawn(config.postgres.clone(), stored, reader_cancel.clone());
     let options = CollapseOptions::from_config(&config.records);
     let mut applier = Applier {
@@ -139,6 +142,8 @@ async fn run_once(
     let result: Result<(), DeltaError> = async {
         loop {
             tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Ok(()),
                 event = events.recv() => match event {
                     Some(event) => {
                         if let Some(lsn) = applier.on_event(&event, positions).await? {
@@ -156,23 +161,26 @@ async fn run_once(
         }
     }
     .await;
+    // A clean stop commits what is pending, unless the stream stopped inside a transaction (a
+    // table must never show half of one; the restart replays it whole). The reader still runs
+    // here, so the confirmation reaches PostgreSQL in its final status update.
+    let result = match result {
+        Ok(()) if !applier.in_transaction => applier.flush(positions).await.map(|lsn| {
+            if let Some(lsn) = lsn {
+                handle.acks.confirm(lsn);
+            }
+        }),
+        other => other,
+    };
     reader_cancel.cancel();
     drop(events);
     let reader_result = handle.task.await;
     result?;
     match reader_result {
-        Ok(Ok(ReaderExit::Stopped | ReaderExit::SnapshotOnly)) => {}
-        Ok(Err(e)) => return Err(DeltaError::source(e)),
-        Err(join) => return Err(DeltaError::Internal(format!("the reader task failed: {join}"))),
+        Ok(Ok(ReaderExit::Stopped | ReaderExit::SnapshotOnly)) => Ok(()),
+        Ok(Err(e)) => Err(DeltaError::source(e)),
+        Err(join) => Err(DeltaError::Internal(format!("the reader task failed: {join}"))),
     }
-    // A clean stop commits what is pending, unless the stream stopped inside a transaction (a
-    // table must never show half of one; the restart replays it whole).
-    if !applier.in_transaction
-        && let Some(lsn) = applier.flush(positions).await?
-    {
-        handle.acks.confirm(lsn);
-    }
-    Ok(())
 }
 
 struct Applier<'a> {

@@ -303,7 +303,11 @@ impl Attempt<'_> {
         let admin = TopicAdmin::new(self.kafka)?;
         let tracker: DeliveryTracker<Mark> = DeliveryTracker::new();
         let producer = Producer::new(self.kafka, &self.config.producer, tracker.clone())?;
-        let reader_cancel = self.cancel.child_token();
+        // Not a child of `self.cancel`: on a stop the reader must outlive the final drain, so that
+        // its last status update carries the final confirmation. The guard stops it if this future
+        // is dropped.
+        let reader_cancel = CancellationToken::new();
+        let _reader_guard = reader_cancel.clone().drop_guard();
         let handle = reader::spawn(
             self.config.postgres.clone(),
             stored.map(|o| StoredOffset { lsn: o.lsn, snapshot_completed: o.snapshot_completed }),
@@ -348,6 +352,7 @@ impl Attempt<'_> {
             loop {
                 tokio::select! {
                     biased;
+                    () = self.cancel.cancelled() => return Ok(()),
                     marks = tracker.delivered_marks() => {
                         committer.on_delivered(marks?).await?;
                         pump.in_flight.set(tracker.in_flight());
@@ -376,24 +381,38 @@ impl Attempt<'_> {
             }
         }
         .await;
+        // A clean stop waits for in-flight records and stores the final offset while the reader
+        // still runs, so the confirmation reaches PostgreSQL in the reader's final status update.
+        let drained = match pumped {
+            Ok(()) => self.drain(&tracker, &mut committer, &mut pump.in_flight).await,
+            Err(e) => Err(e),
+        };
         reader_cancel.cancel();
         // Whatever happened, the reader must stop before the next attempt starts another one; it
         // may be blocked sending into the channel, so the receiving end goes first.
         drop(events);
         let reader_result = handle.task.await;
-        pumped?;
+        drained?;
         match reader_result {
-            Ok(Ok(ReaderExit::Stopped | ReaderExit::SnapshotOnly)) => {}
-            Ok(Err(e)) => return Err(KafkaError::source(e)),
-            Err(join) => return Err(KafkaError::Internal(format!("the reader task failed: {join}"))),
+            Ok(Ok(ReaderExit::Stopped | ReaderExit::SnapshotOnly)) => Ok(()),
+            Ok(Err(e)) => Err(KafkaError::source(e)),
+            Err(join) => Err(KafkaError::Internal(format!("the reader task failed: {join}"))),
         }
-        // Clean stop: wait for in-flight records, then store the final offset.
+    }
+
+    /// Waits (up to [`SHUTDOWN_DRAIN`]) for in-flight records, then stores the final offset.
+    async fn drain(
+        &self,
+        tracker: &DeliveryTracker<Mark>,
+        committer: &mut Committer<'_>,
+        in_flight: &mut InFlight<'_>,
+    ) -> Result<(), KafkaError> {
         let deadline = Instant::now() + SHUTDOWN_DRAIN;
         while tracker.in_flight() > 0 && Instant::now() < deadline {
             tokio::select! {
                 marks = tracker.delivered_marks() => {
                     committer.on_delivered(marks?).await?;
-                    pump.in_flight.set(tracker.in_flight());
+                    in_flight.set(tracker.in_flight());
                 }
                 () = tokio::time::sleep(Duration::from_millis(50)) => {}
             }

@@ -16,15 +16,10 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "sluice", version, about)]
 struct Cli {
-    /// Log filter (tracing syntax, e.g. `info`, `sluice_postgres=debug`); also `RUST_LOG`. The
-    /// default keeps delta-rs' per-commit chatter out.
-    #[arg(
-        long,
-        global = true,
-        env = "SLUICE_LOG",
-        default_value = "info,deltalake_core=warn,deltalake_core::operations::merge=error,buoyant_kernel=warn,datafusion=warn"
-    )]
-    log: String,
+    /// Log filter (tracing syntax, e.g. `info`, `sluice_postgres=debug`). Without it, `RUST_LOG`,
+    /// then a default that keeps delta-rs' per-commit chatter out.
+    #[arg(long, global = true, env = "SLUICE_LOG")]
+    log: Option<String>,
     /// Log as JSON objects instead of text.
     #[arg(long, global = true, env = "SLUICE_LOG_JSON")]
     log_json: bool,
@@ -108,7 +103,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    init_logging(&cli.log, cli.log_json);
+    init_logging(cli.log.as_deref(), cli.log_json);
     match cli.command {
         Command::Stream { config, overrides, offsets, duration, format } => {
             let props = connector_file::load(&config, &overrides)?;
@@ -138,9 +133,17 @@ async fn main() -> Result<()> {
     }
 }
 
-fn init_logging(filter: &str, json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+/// The default log filter. The Delta kernel logs a table that does not exist yet (which sluice
+/// checks for before creating it) as an error; its real failures reach sluice as errors anyway.
+const DEFAULT_LOG: &str =
+    "info,deltalake_core=warn,deltalake_core::operations::merge=error,buoyant_kernel=off,datafusion=warn";
+
+fn init_logging(filter: Option<&str>, json: bool) {
+    let filter = match filter {
+        Some(filter) => tracing_subscriber::EnvFilter::new(filter),
+        None => tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
+    };
     // Logs go to stderr: stdout carries the event stream.
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
