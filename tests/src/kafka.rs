@@ -61,17 +61,34 @@ fn free_port() -> Result<u16> {
 
 impl Broker {
     /// Starts a broker on a free loopback port and waits until it answers metadata requests.
+    ///
+    /// The port is free when chosen but not reserved: a test running in parallel can take it
+    /// before Tansu binds it, and the readiness probe would then be answered by that other server.
+    /// So the broker must still be running after it answered; if it is not, another port is tried.
     pub fn start() -> Result<Broker> {
-        let dir = tempfile::Builder::new().prefix("sluice-tansu-").tempdir()?;
-        let broker = Broker {
-            port: free_port()?,
-            bin: tansu_bin()?,
-            log: dir.path().join("tansu.log"),
-            child: Mutex::new(None),
-            _dir: dir,
-        };
-        broker.launch()?;
-        Ok(broker)
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let dir = tempfile::Builder::new().prefix("sluice-tansu-").tempdir()?;
+            let broker = Broker {
+                port: free_port()?,
+                bin: tansu_bin()?,
+                log: dir.path().join("tansu.log"),
+                child: Mutex::new(None),
+                _dir: dir,
+            };
+            let ready = broker.launch();
+            std::thread::sleep(Duration::from_millis(200));
+            let exited = broker.child.lock().unwrap().as_mut().and_then(|c| c.try_wait().ok().flatten());
+            match (ready, exited) {
+                (Ok(()), None) => return Ok(broker),
+                (Err(e), _) if attempt >= 3 => return Err(e),
+                (Ok(()), Some(status)) if attempt >= 3 => {
+                    bail!("tansu exited with {status} after starting: {}", broker.log_text())
+                }
+                _ => tracing::warn!("tansu did not keep port {}; trying another", broker.port),
+            }
+        }
     }
 
     fn launch(&self) -> Result<()> {

@@ -112,7 +112,7 @@ impl WorkerContext {
         let mut resolved = self
             .providers
             .resolve(config)
-            .map_err(|e| FieldError { property: provider_property(config, &e), message: e.to_string() })?;
+            .map_err(|e| FieldError { message: e.to_string(), property: Some(e.property) })?;
         // Aliases become the class name the config parsers know.
         resolved.insert("connector.class".to_owned(), plugin.class.to_owned());
         self.parse_resolved(plugin, &resolved)
@@ -325,13 +325,6 @@ fn sink_offsets_unsupported() -> ConnectError {
          restart the connector"
             .to_owned(),
     )
-}
-
-/// The property whose provider reference failed (the message starts with `property <name>:`).
-fn provider_property(config: &BTreeMap<String, String>, e: &ConnectError) -> Option<String> {
-    let text = e.to_string();
-    let name = text.strip_prefix("property ")?.split(':').next()?;
-    config.contains_key(name).then(|| name.to_owned())
 }
 
 /// An error and its causes, one per line: what `/status` shows as the trace.

@@ -89,11 +89,14 @@ impl ConfigProviders {
 
     /// The config with every `${provider:[path:]key}` reference replaced by its value. Errors
     /// name the property and the reference (never a resolved value).
-    pub fn resolve(
-        &self,
-        config: &BTreeMap<String, String>,
-    ) -> Result<BTreeMap<String, String>, ConnectError> {
-        config.iter().map(|(k, v)| Ok((k.clone(), self.resolve_value(k, v)?))).collect()
+    pub fn resolve(&self, config: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, Unresolved> {
+        config
+            .iter()
+            .map(|(k, v)| match self.resolve_value(k, v) {
+                Ok(value) => Ok((k.clone(), value)),
+                Err(error) => Err(Unresolved { property: k.clone(), error }),
+            })
+            .collect()
     }
 
     fn resolve_value(&self, property: &str, value: &str) -> Result<String, ConnectError> {
@@ -158,6 +161,28 @@ impl ConfigProviders {
                 java_properties(&text).remove(key).ok_or_else(|| bad(format!("the file has no key '{key}'")))
             }
         }
+    }
+}
+
+/// A provider reference that could not be resolved, with the property holding it (validation
+/// reports the error against that property).
+#[derive(Debug)]
+pub struct Unresolved {
+    /// The property whose value holds the reference.
+    pub property: String,
+    /// Why it could not be resolved (names the property and the reference, never a value).
+    pub error: ConnectError,
+}
+
+impl std::fmt::Display for Unresolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl From<Unresolved> for ConnectError {
+    fn from(unresolved: Unresolved) -> ConnectError {
+        unresolved.error
     }
 }
 
@@ -310,7 +335,8 @@ mod tests {
         assert_eq!(resolved["plain"], "no ${reference here");
 
         let err = providers.resolve(&map(&[("database.password", &format!("${{env:{var}}}"))])).unwrap_err();
-        assert_eq!(err.status(), 400);
+        assert_eq!(err.property, "database.password");
+        assert_eq!(err.error.status(), 400);
         let text = err.to_string();
         assert!(text.contains("database.password") && text.contains(var), "{text}");
         let err = providers.resolve(&map(&[("p", "${vault:secret/db:pw}")])).unwrap_err().to_string();
