@@ -63,6 +63,14 @@ fn os() -> String {
         .unwrap_or_else(|| "unknown OS".into())
 }
 
+/// `/proc/loadavg`'s first three fields.
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// The whole Markdown report.
 pub(crate) fn report_markdown(options: &Options, started: &str, sections: &[Section]) -> Result<String> {
     let repo = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -110,7 +118,12 @@ pub(crate) fn report_markdown(options: &Options, started: &str, sections: &[Sect
     let _ = writeln!(out, "- Kafka-protocol broker: {} (in memory)", crate::broker::Broker::version());
     let _ =
         writeln!(out, "- Python deltalake {deltalake}, {}", first_line(command("python3", &["--version"])));
-    let _ = writeln!(out, "- Scale: {} (1 is the documented workload)\n", options.scale);
+    let _ = writeln!(out, "- Scale: {} (1 is the documented workload)", options.scale);
+    let _ = writeln!(
+        out,
+        "- Load average (1, 5, 15 min) when the run ended: {} (2 cores; above 2 means other work shared the machine)\n",
+        load_average()
+    );
     for section in sections {
         let _ = writeln!(out, "{}", section.markdown());
     }

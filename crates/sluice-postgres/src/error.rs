@@ -210,13 +210,17 @@ impl PostgresError {
         move |source| PostgresError::Query { context, source }
     }
 
-    /// Wraps a value decoding error with the table and column it happened in.
-    pub fn value(
-        table: &sluice_core::TableSchema,
-        column: &sluice_core::Column,
-    ) -> impl FnOnce(ValueError) -> Self {
-        let (table, column) = (table.id.to_string(), column.name.to_string());
-        move |source| PostgresError::Value { table, column, source }
+    /// Wraps a value decoding error with the table and column it happened in. The names are
+    /// formatted only when a value fails: this sits on the per-value path.
+    pub fn value<'a>(
+        table: &'a sluice_core::TableSchema,
+        column: &'a sluice_core::Column,
+    ) -> impl FnOnce(ValueError) -> Self + 'a {
+        move |source| PostgresError::Value {
+            table: table.id.to_string(),
+            column: column.name.to_string(),
+            source,
+        }
     }
 
     /// A configuration error naming the property.

@@ -20,6 +20,14 @@ pub(super) enum MapperRule {
 }
 
 pub(super) fn mapper_rule(table: &TableId, column: &Column, config: &DebeziumConfig) -> Option<MapperRule> {
+    // This runs for every value: without any mapper configured (the usual case) it must not
+    // format the column's name.
+    let by_column = !config.column_truncates.is_empty()
+        || !config.column_masks.is_empty()
+        || config.propagate_source_type_columns.is_some();
+    if !by_column && config.propagate_source_type_datatypes.is_none() {
+        return None;
+    }
     let id = column_id(table, column);
     if let Some(rule) = config.column_truncates.iter().find(|r| r.columns.iter().any(|re| re.is_match(&id))) {
         return Some(MapperRule::Truncate(rule.value));
@@ -31,13 +39,11 @@ pub(super) fn mapper_rule(table: &TableId, column: &Column, config: &DebeziumCon
     {
         return Some(MapperRule::PropagateSourceType);
     }
-    let datatype = format!("{}.{}.{}", table.schema, table.name, column.ty.name);
-    if config
-        .propagate_source_type_datatypes
-        .as_ref()
-        .is_some_and(|res| res.iter().any(|re| re.is_match(&datatype)))
-    {
-        return Some(MapperRule::PropagateSourceType);
+    if let Some(res) = &config.propagate_source_type_datatypes {
+        let datatype = format!("{}.{}.{}", table.schema, table.name, column.ty.name);
+        if res.iter().any(|re| re.is_match(&datatype)) {
+            return Some(MapperRule::PropagateSourceType);
+        }
     }
     None
 }
