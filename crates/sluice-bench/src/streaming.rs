@@ -76,9 +76,16 @@ struct Workload {
     events: u64,
 }
 
-fn workloads(options: &Options) -> Vec<(Workload, Workload)> {
+/// Rows of the big transaction and the number of small ones. The mixed workload updates rows
+/// `1..=txns` and deletes rows from `rows / 2 + 1` on, all inserted by the big one; at most a
+/// quarter of them keeps the updated and the deleted rows apart.
+fn sizes(options: &Options) -> (u64, u64) {
     let rows = options.scaled(1_000_000);
-    let txns = options.scaled(100_000).min(rows / 4).max(1);
+    (rows, options.scaled(100_000).min(rows / 4).max(1))
+}
+
+fn workloads(options: &Options) -> Vec<(Workload, Workload)> {
+    let (rows, txns) = sizes(options);
     SHAPES
         .iter()
         .map(|&shape| {
@@ -350,8 +357,7 @@ fn findings(workload: &Workload, outcomes: &[Outcome]) -> Vec<String> {
 }
 
 fn workload_text(options: &Options) -> String {
-    let rows = options.scaled(1_000_000);
-    let txns = options.scaled(100_000).min(rows / 4).max(1);
+    let (rows, txns) = sizes(options);
     let (defs5, _) = columns(SHAPES[0]);
     let (defs20, _) = columns(SHAPES[1]);
     format!(
