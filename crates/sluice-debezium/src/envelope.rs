@@ -127,8 +127,28 @@ pub fn snapshot_marker(mark: Option<&SnapshotMark>) -> &'static str {
 
 /// `source.sequence`: the JSON array `["<last commit LSN>","<LSN>"]`, each a decimal string or null.
 pub fn sequence_text(last_commit: Option<Lsn>, lsn: Option<Lsn>) -> String {
-    let part = |l: Option<Lsn>| l.map_or_else(|| "null".to_owned(), |l| format!("\"{}\"", l.as_u64() as i64));
-    format!("[{},{}]", part(last_commit), part(lsn))
+    // Written for every event: plain appends rather than the formatting machinery.
+    fn part(out: &mut String, l: Option<Lsn>) {
+        match l {
+            None => out.push_str("null"),
+            Some(l) => {
+                let v = l.as_u64() as i64;
+                out.push('"');
+                if v < 0 {
+                    out.push('-');
+                }
+                crate::mapping::temporal::push_padded(out, v.unsigned_abs(), 1);
+                out.push('"');
+            }
+        }
+    }
+    let mut out = String::with_capacity(48);
+    out.push('[');
+    part(&mut out, last_commit);
+    out.push(',');
+    part(&mut out, lsn);
+    out.push(']');
+    out
 }
 
 /// What goes into one `source` block.
@@ -395,5 +415,17 @@ impl EnvelopeValue {
             ConnectValue::Int64(us),
             ConnectValue::Int64(ns),
         ]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_is_a_json_array_of_decimal_strings() {
+        assert_eq!(sequence_text(None, Some(Lsn(0x16B_3748))), r#"[null,"23803720"]"#);
+        assert_eq!(sequence_text(Some(Lsn(7)), None), r#"["7",null]"#);
+        assert_eq!(sequence_text(Some(Lsn(u64::MAX)), Some(Lsn(0))), r#"["-1","0"]"#);
     }
 }

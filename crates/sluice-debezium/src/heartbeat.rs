@@ -71,7 +71,7 @@ pub fn heartbeat_record(config: &DebeziumConfig, now: Timestamp) -> Record {
         key: Some(ConnectValue::Struct(vec![ConnectValue::String(config.topic_prefix.clone())])),
         value_schema: Some(value_schema()),
         value: Some(ConnectValue::Struct(vec![ConnectValue::Int64(ts_ms)])),
-        headers: Vec::new(),
+        headers: Vec::new().into(),
         position: SourcePosition::default(),
     }
 }

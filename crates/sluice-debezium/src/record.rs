@@ -92,8 +92,9 @@ pub struct Record {
     pub value_schema: Option<Arc<Schema>>,
     /// Value; `None` for a tombstone.
     pub value: Option<ConnectValue>,
-    /// Headers, in order.
-    pub headers: Vec<Header>,
+    /// Headers, in order. Shared: every data record of a connector carries the same context
+    /// headers, so records point at one copy instead of each building its own.
+    pub headers: Arc<[Header]>,
     /// The source position the record stands for (for offsets).
     pub position: SourcePosition,
 }
@@ -232,6 +233,8 @@ pub struct RecordBuilder {
     in_transaction: bool,
     last_position: SourcePosition,
     context: ContextHeaders,
+    /// `context` as headers, built once.
+    context_headers: Arc<[Header]>,
     messages: OnceLock<MessageSchemas>,
     /// When the last heartbeat was due (µs); the timer starts with the first event, as Debezium's
     /// starts with the task.
@@ -245,6 +248,7 @@ impl RecordBuilder {
             schema_names: NameAdjuster::for_schema_names(&config),
             field_names: NameAdjuster::for_field_names(&config),
             context: ContextHeaders::for_config(&config),
+            context_headers: Arc::from(Vec::new()),
             config,
             tables: HashMap::new(),
             transactions: TransactionTracker::new(),
@@ -256,12 +260,18 @@ impl RecordBuilder {
             messages: OnceLock::new(),
             last_heartbeat_us: None,
         }
+        .with_cached_context_headers()
+    }
+
+    fn with_cached_context_headers(mut self) -> Self {
+        self.context_headers = self.context.headers().into();
+        self
     }
 
     /// Replaces the `__debezium.context.*` header values (e.g. a fixed run id in tests).
     pub fn with_context_headers(mut self, context: ContextHeaders) -> Self {
         self.context = context;
-        self
+        self.with_cached_context_headers()
     }
 
     /// The `__debezium.context.*` header values.
@@ -492,11 +502,15 @@ impl RecordBuilder {
         }
     }
 
-    fn extended(&self, mut headers: Vec<Header>) -> Vec<Header> {
-        if self.config.extended_headers {
-            headers.extend(self.context.headers());
+    fn extended(&self, mut headers: Vec<Header>) -> Arc<[Header]> {
+        if !self.config.extended_headers {
+            return headers.into();
         }
-        headers
+        if headers.is_empty() {
+            return self.context_headers.clone();
+        }
+        headers.extend(self.context_headers.iter().cloned());
+        headers.into()
     }
 
     fn source_for_row(&self, e: &ChangeEvent, table: &TableSchema) -> Result<ConnectValue, DebeziumError> {
@@ -723,11 +737,10 @@ impl RecordBuilder {
         out: &mut Vec<Record>,
     ) -> Result<(), DebeziumError> {
         let value = EnvelopeValue { before, after, source, transaction, op: op.code(), now }.into_value()?;
-        let key_schema = schemas.key.clone();
         let record = Record {
             topic: schemas.topic.clone(),
-            key_schema: key_schema.clone(),
-            key: key.clone(),
+            key_schema: schemas.key.clone(),
+            key,
             value_schema: Some(schemas.envelope.clone()),
             value: Some(value),
             headers: self.extended(headers),
@@ -798,7 +811,7 @@ impl RecordBuilder {
             key: Some(ConnectValue::Struct(vec![ConnectValue::String(prefix.to_owned())])),
             value_schema: Some(schemas.value.clone()),
             value: Some(value),
-            headers: Vec::new(),
+            headers: Vec::new().into(),
             position: e.source.clone(),
         });
         Ok(())

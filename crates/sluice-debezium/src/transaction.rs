@@ -322,7 +322,7 @@ fn metadata_record(
             data_collections,
             ConnectValue::Int64(ts_ms),
         ])),
-        headers: Vec::new(),
+        headers: Vec::new().into(),
         position,
     }
 }

@@ -451,7 +451,7 @@ impl Sink<'_> {
             key,
             value_schema,
             value,
-            headers: Vec::new(),
+            headers: Vec::new().into(),
             position,
         };
         let pushed = self.collapser.push(record).map_err(|e| match e {

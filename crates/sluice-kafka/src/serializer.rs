@@ -14,7 +14,7 @@ use sluice_debezium::config::Converter;
 use sluice_debezium::connect::{ConnectValue, Schema};
 use sluice_debezium::header::simple_header_value;
 use sluice_debezium::json;
-use sluice_debezium::record::Record;
+use sluice_debezium::record::{Header, Record};
 use sluice_registry::{RegistryClient, RegistryClientConfig};
 
 use crate::error::KafkaError;
@@ -149,6 +149,9 @@ pub struct RecordSerializer {
     key_buf: Vec<u8>,
     value_buf: Vec<u8>,
     headers: Vec<(String, Option<Vec<u8>>)>,
+    /// The record headers `headers` was made from: records share their context headers, which
+    /// are then converted once, not for every record.
+    headers_of: Option<Arc<[Header]>>,
 }
 
 /// A serialized record, borrowing the serializer's buffers until the next record.
@@ -177,6 +180,7 @@ impl RecordSerializer {
             key_buf: Vec::with_capacity(256),
             value_buf: Vec::with_capacity(1024),
             headers: Vec::new(),
+            headers_of: None,
         })
     }
 
@@ -197,9 +201,13 @@ impl RecordSerializer {
                     .await?
             }
         };
-        self.headers.clear();
-        for h in &record.headers {
-            self.headers.push((h.key.clone(), simple_header_value(&h.schema, &h.value)));
+        let same = self.headers_of.as_ref().is_some_and(|h| Arc::ptr_eq(h, &record.headers));
+        if !same {
+            self.headers.clear();
+            for h in record.headers.iter() {
+                self.headers.push((h.key.clone(), simple_header_value(&h.schema, &h.value)));
+            }
+            self.headers_of = Some(record.headers.clone());
         }
         Ok(SerializedRecord {
             key: has_key.then_some(self.key_buf.as_slice()),

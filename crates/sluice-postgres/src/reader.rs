@@ -18,7 +18,7 @@
 //! socket is simply not read until there is room (backpressure reaches PostgreSQL, memory stays
 //! bounded).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -240,6 +240,7 @@ async fn run_inner(
             .as_ref()
             .and(config.heartbeat_interval)
             .map(|interval| Instant::now() + interval),
+        verdicts: HashMap::new(),
     };
     let result = streamer.run().await;
     let Streamer { stream, .. } = streamer;
@@ -373,22 +374,38 @@ struct Streamer<'a> {
     next_status: Instant,
     /// When `heartbeat.action.query` runs next (`None` when not configured).
     next_heartbeat: Option<Instant>,
+    /// The table filter's verdict per relation, for the schema it was made for: matching the
+    /// include and exclude patterns for every change would cost more than decoding the row.
+    verdicts: HashMap<u32, (Arc<TableSchema>, bool)>,
 }
 
 impl Streamer<'_> {
     async fn run(&mut self) -> Result<(), PostgresError> {
+        // The timers live across frames and are re-armed only when their deadline moves: a timer
+        // registered anew for every frame costs more than decoding a small row.
+        let status_timer = tokio::time::sleep_until(self.next_status);
+        let heartbeat_timer = tokio::time::sleep_until(self.next_heartbeat.unwrap_or_else(far_future));
+        tokio::pin!(status_timer, heartbeat_timer);
         loop {
+            if status_timer.deadline() != self.next_status {
+                status_timer.as_mut().reset(self.next_status);
+            }
+            if let Some(at) = self.next_heartbeat
+                && heartbeat_timer.deadline() != at
+            {
+                heartbeat_timer.as_mut().reset(at);
+            }
             let frame = tokio::select! {
                 biased;
                 () = self.cancel.cancelled() => {
                     self.send_status(false).await?;
                     return Ok(());
                 }
-                () = tokio::time::sleep_until(self.next_status) => {
+                () = &mut status_timer => {
                     self.send_status(false).await?;
                     continue;
                 }
-                () = sleep_until_opt(self.next_heartbeat) => {
+                () = &mut heartbeat_timer, if self.next_heartbeat.is_some() => {
                     self.heartbeat_action().await;
                     continue;
                 }
@@ -643,11 +660,20 @@ impl Streamer<'_> {
     }
 
     /// The schema of a relation if its changes are captured; `None` for filtered-out tables.
-    fn captured(&self, relation_id: u32) -> Result<Option<Arc<TableSchema>>, PostgresError> {
+    fn captured(&mut self, relation_id: u32) -> Result<Option<Arc<TableSchema>>, PostgresError> {
         let table = self.relations.get(relation_id).ok_or_else(|| {
             PostgresError::Protocol(format!("change for relation {relation_id} before its Relation message"))
         })?;
-        Ok(self.config.filter.includes(&table.id).then(|| table.clone()))
+        let included = match self.verdicts.get(&relation_id) {
+            // A Relation message replaces the schema, so a verdict is only valid for its own.
+            Some((schema, verdict)) if Arc::ptr_eq(schema, table) => *verdict,
+            _ => {
+                let verdict = self.config.filter.includes(&table.id);
+                self.verdicts.insert(relation_id, (table.clone(), verdict));
+                verdict
+            }
+        };
+        Ok(included.then(|| table.clone()))
     }
 
     async fn row(
@@ -705,11 +731,9 @@ fn change_table(change: &Change) -> Option<&Arc<TableSchema>> {
 }
 
 /// Sleeps until `at`, or forever when there is no such time.
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
+/// A deadline for a timer that is not armed (a year away; its branch is disabled anyway).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(365 * 24 * 3600)
 }
 
 fn old_tuple<'a, 'b>(old: &'b OldTuple<'a>) -> &'b TupleData<'a> {

@@ -69,7 +69,9 @@ struct Chunk {
 
 #[derive(Debug)]
 enum ChunkItem {
-    Row(Row),
+    /// The rows of one COPY data message: handed over together, so the reader and the emitter
+    /// do not wake each other for every row.
+    Rows(Vec<Row>),
     Done,
     Failed(PostgresError),
 }
@@ -196,7 +198,11 @@ pub async fn run_snapshot(
                     () = cancel.cancelled() => return Err(PostgresError::Closed),
                 };
                 match item {
-                    Some(ChunkItem::Row(row)) => emitter.push(chunks[i].table, row).await?,
+                    Some(ChunkItem::Rows(rows)) => {
+                        for row in rows {
+                            emitter.push(chunks[i].table, row).await?;
+                        }
+                    }
                     Some(ChunkItem::Done) => break,
                     Some(ChunkItem::Failed(e)) => return Err(e),
                     None => return Err(PostgresError::Protocol("a snapshot reader stopped early".into())),
@@ -252,6 +258,10 @@ fn copy_statement(schema: &TableSchema, chunk: &Chunk) -> String {
     sql
 }
 
+/// Rows (or bytes of rows) a chunk reader hands to the emitter at once.
+const RUN_ROWS: usize = 512;
+const RUN_BYTES: usize = 256 * 1024;
+
 async fn read_chunk(
     client: &Client,
     schema: &Arc<TableSchema>,
@@ -263,28 +273,47 @@ async fn read_chunk(
     let stream =
         client.copy_out(&sql).await.map_err(PostgresError::query(format!("reading table {table}")))?;
     futures::pin_mut!(stream);
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    // The server sends one row per COPY data message; a row split across messages is still put
+    // together in `partial`.
+    let mut partial: Vec<u8> = Vec::new();
+    let mut rows = Vec::with_capacity(RUN_ROWS);
+    let mut size = 0;
     while let Some(data) = stream.next().await {
         let data = data.map_err(PostgresError::query(format!("reading table {table}")))?;
-        buf.extend_from_slice(&data);
+        let joined = !partial.is_empty();
+        if joined {
+            partial.extend_from_slice(&data);
+        }
+        let bytes: &[u8] = if joined { &partial } else { &data };
         let mut consumed = 0;
         {
-            // Field slices borrow from `buf`; one vector per network chunk, not per row.
+            // Field slices borrow from the message; one vector per message, not per field.
             let mut fields = Vec::with_capacity(schema.columns.len());
-            while let Some(nl) = buf[consumed..].iter().position(|&b| b == b'\n') {
-                let line = &buf[consumed..consumed + nl];
+            while let Some(nl) = bytes[consumed..].iter().position(|&b| b == b'\n') {
+                let line = &bytes[consumed..consumed + nl];
                 consumed += nl + 1;
                 let row = decode_copy_row(schema, line, &mut fields)?;
-                let size = row.approx_size();
-                if tx.send(ChunkItem::Row(row), size).await.is_err() {
-                    return Ok(());
-                }
+                size += row.approx_size();
+                rows.push(row);
             }
         }
-        buf.drain(..consumed);
+        if joined {
+            partial.drain(..consumed);
+        } else {
+            partial.extend_from_slice(&data[consumed..]);
+        }
+        if rows.len() >= RUN_ROWS || size >= RUN_BYTES {
+            let run = std::mem::replace(&mut rows, Vec::with_capacity(RUN_ROWS));
+            if tx.send(ChunkItem::Rows(run), std::mem::take(&mut size)).await.is_err() {
+                return Ok(());
+            }
+        }
     }
-    if !buf.is_empty() {
+    if !partial.is_empty() {
         return Err(PostgresError::Protocol(format!("COPY output of {table} ended in the middle of a row")));
+    }
+    if !rows.is_empty() && tx.send(ChunkItem::Rows(rows), size).await.is_err() {
+        return Ok(());
     }
     Ok(())
 }

@@ -41,17 +41,73 @@ pub(crate) fn julian_shift(micros: i64) -> i64 {
     (jdn - 2_440_588).saturating_mul(MICROS_PER_DAY).saturating_add(time)
 }
 
+/// Appends `v` in decimal, zero-padded to at least `width` digits. These strings are written for
+/// every temporal value of every event, so they avoid the formatting machinery.
+pub(crate) fn push_padded(out: &mut String, v: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut n = v;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = i.min(digits.len().saturating_sub(width));
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+}
+
+fn push_local_date(out: &mut String, days: i64) {
+    let (y, m, d) = civil_from_days(days);
+    if y > 9999 {
+        out.push('+');
+        push_padded(out, y.unsigned_abs(), 1);
+    } else if y < 0 {
+        out.push('-');
+        push_padded(out, y.unsigned_abs(), 4);
+    } else {
+        push_padded(out, y.unsigned_abs(), 4);
+    }
+    out.push('-');
+    push_padded(out, u64::from(m), 2);
+    out.push('-');
+    push_padded(out, u64::from(d), 2);
+}
+
+fn push_local_time(out: &mut String, micros_of_day: i64, fraction: Fraction) {
+    let micros = micros_of_day.rem_euclid(MICROS_PER_DAY) as u64;
+    let secs = micros / 1_000_000;
+    let nanos = (micros % 1_000_000) * 1000;
+    push_padded(out, secs / 3600, 2);
+    out.push(':');
+    push_padded(out, (secs / 60) % 60, 2);
+    out.push(':');
+    push_padded(out, secs % 60, 2);
+    let width = match fraction {
+        Fraction::Minimal if nanos == 0 => return,
+        Fraction::Minimal => {
+            let mut w = 9;
+            let mut n = nanos;
+            while n % 10 == 0 {
+                n /= 10;
+                w -= 1;
+            }
+            w
+        }
+        Fraction::Fixed(w) => w.clamp(1, 9),
+    };
+    out.push('.');
+    push_padded(out, nanos / 10u64.pow(9 - width as u32), width);
+}
+
 /// `DateTimeFormatter.ISO_LOCAL_DATE` of a day count.
 pub(crate) fn iso_local_date(days: i64) -> String {
-    let (y, m, d) = civil_from_days(days);
-    let year = if y > 9999 {
-        format!("+{y}")
-    } else if y < 0 {
-        format!("-{:04}", -y)
-    } else {
-        format!("{y:04}")
-    };
-    format!("{year}-{m:02}-{d:02}")
+    let mut out = String::with_capacity(10);
+    push_local_date(&mut out, days);
+    out
 }
 
 /// How the fraction of a second is written.
@@ -65,30 +121,22 @@ pub(crate) enum Fraction {
 
 /// `HH:mm:ss[.fraction]` of microseconds within a day.
 pub(crate) fn iso_local_time(micros_of_day: i64, fraction: Fraction) -> String {
-    let micros = micros_of_day.rem_euclid(MICROS_PER_DAY);
-    let secs = micros / 1_000_000;
-    let nanos = (micros % 1_000_000) * 1000;
-    let mut out = format!("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60);
-    let nine = format!("{nanos:09}");
-    match fraction {
-        Fraction::Minimal if nanos == 0 => {}
-        Fraction::Minimal => {
-            out.push('.');
-            out.push_str(nine.trim_end_matches('0'));
-        }
-        Fraction::Fixed(w) => {
-            out.push('.');
-            out.push_str(&nine[..w.clamp(1, 9)]);
-        }
-    }
+    let mut out = String::with_capacity(18);
+    push_local_time(&mut out, micros_of_day, fraction);
     out
 }
 
 /// `yyyy-MM-ddTHH:mm:ss[.f]` of microseconds since the epoch.
 pub(crate) fn iso_local_date_time(micros: i64, fraction: Fraction) -> String {
-    let days = micros.div_euclid(MICROS_PER_DAY);
-    let time = micros.rem_euclid(MICROS_PER_DAY);
-    format!("{}T{}", iso_local_date(days), iso_local_time(time, fraction))
+    let mut out = String::with_capacity(32);
+    push_local_date_time(&mut out, micros, fraction);
+    out
+}
+
+fn push_local_date_time(out: &mut String, micros: i64, fraction: Fraction) {
+    push_local_date(out, micros.div_euclid(MICROS_PER_DAY));
+    out.push('T');
+    push_local_time(out, micros.rem_euclid(MICROS_PER_DAY), fraction);
 }
 
 /// `ZonedTimestamp.toIsoString(ZonedDateTime at UTC, fractionalWidth)`: width 1..=9 prints exactly
@@ -98,7 +146,10 @@ pub(crate) fn zoned_timestamp(micros: i64, width: i32) -> String {
         Ok(w @ 1..=9) => Fraction::Fixed(w),
         _ => Fraction::Minimal,
     };
-    format!("{}Z", iso_local_date_time(micros, fraction))
+    let mut out = String::with_capacity(32);
+    push_local_date_time(&mut out, micros, fraction);
+    out.push('Z');
+    out
 }
 
 /// `ZonedTime.toIsoString` of a `timetz`: shifted to UTC, `ISO_OFFSET_TIME`.
@@ -169,6 +220,15 @@ mod tests {
         assert_eq!(iso_local_time(0, Fraction::Minimal), "00:00:00");
         assert_eq!(iso_local_time(49_890_120_000, Fraction::Minimal), "13:51:30.12");
         assert_eq!(iso_local_time(49_890_000_000, Fraction::Fixed(6)), "13:51:30.000000");
+        assert_eq!(iso_local_time(49_890_123_456, Fraction::Fixed(3)), "13:51:30.123");
+        assert_eq!(iso_local_time(49_890_123_456, Fraction::Fixed(9)), "13:51:30.123456000");
+        assert_eq!(iso_local_time(49_890_000_001, Fraction::Minimal), "13:51:30.000001");
+        assert_eq!(iso_local_time(-1, Fraction::Minimal), "23:59:59.999999");
+        assert_eq!(zoned_timestamp(1_478_267_490_123_456, 6), "2016-11-04T13:51:30.123456Z");
+        assert_eq!(zoned_timestamp(1_478_267_490_000_000, 0), "2016-11-04T13:51:30Z");
+        let mut s = String::new();
+        push_padded(&mut s, u64::MAX, 1);
+        assert_eq!(s, u64::MAX.to_string());
     }
 
     #[test]
