@@ -75,6 +75,12 @@ enum Command {
     },
 }
 
+/// mimalloc rather than the system allocator: every event allocates and frees many small values
+/// (rows, Connect values, records) across two threads, where glibc's allocator spent a fifth of
+/// the CPU and kept returning and re-faulting pages (see docs/benchmarks.md, "Profile").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     if let Command::Measure { usage, command } = &cli.command {
