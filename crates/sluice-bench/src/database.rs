@@ -132,4 +132,24 @@ impl BenchDb {
         let row = client.query_one("SELECT pg_current_wal_lsn()::text", &[]).await?;
         Ok(row.get(0))
     }
+
+    /// Waits until the WAL up to `lsn` is flushed. With `synchronous_commit = off` the WAL writer
+    /// flushes on its own schedule, and a walsender sends only flushed WAL: without this wait the
+    /// first system to read would also be timed waiting for the flush.
+    pub(crate) async fn wait_flushed(&self, lsn: &str) -> Result<()> {
+        let client = self.client().await?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let row =
+                client.query_one("SELECT pg_current_wal_flush_lsn() >= $1::text::pg_lsn", &[&lsn]).await?;
+            if row.get::<_, bool>(0) {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the WAL up to {lsn} was not flushed within 2 minutes"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
 }
