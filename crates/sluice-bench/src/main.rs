@@ -61,6 +61,11 @@ enum Command {
     Measure {
         #[arg(long)]
         usage: PathBuf,
+        /// Stop the command (SIGINT) once `--marker` appears in this file.
+        #[arg(long, requires = "marker")]
+        until: Option<PathBuf>,
+        #[arg(long, requires = "until")]
+        marker: Option<String>,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
@@ -83,8 +88,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    if let Command::Measure { usage, command } = &cli.command {
-        std::process::exit(measure::wrapper(usage, command)?);
+    if let Command::Measure { usage, until, marker, command } = &cli.command {
+        let stop =
+            until.clone().zip(marker.clone()).map(|(file, marker)| measure::StopMarker { file, marker });
+        std::process::exit(measure::wrapper(usage, command, stop.as_ref())?);
     }
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -210,7 +210,7 @@ async fn run_workload(
     index: usize,
 ) -> Result<Vec<Outcome>> {
     let slot = |system: &str| format!("bench_{index}_{system}");
-    let mut systems = vec!["recvlogical", "recvlogical_spare", "null", "binary", "kafka"];
+    let mut systems = vec!["recvlogical", "null", "binary", "kafka"];
     if options.debezium {
         systems.push("debezium");
     }
@@ -220,57 +220,51 @@ async fn run_workload(
     tracing::info!(workload = %workload.label, "running the workload");
     let started = Instant::now();
     db.psql(&workload.sql)?;
+    // A transactional logical message right after the workload: when it arrives, pg_recvlogical
+    // has received everything before it.
+    let marker = format!("sluice-bench-end-of-workload-{index}");
+    db.psql(&format!("SELECT pg_logical_emit_message(true, 'sluice-bench', '{marker}');"))?;
     let end_lsn = db.current_lsn().await?;
     db.wait_flushed(&end_lsn).await?;
     tracing::info!(workload = %workload.label, seconds = started.elapsed().as_secs_f64(), %end_lsn, "workload done");
     let tables = format!("public.{}", workload.shape.table);
     let mut outcomes = Vec::new();
 
-    // PostgreSQL's own client: raw pgoutput into a file, up to the workload's end. The file's size
-    // shows that it received the workload: now and then pg_recvlogical ends at once, having
-    // received nothing (it stops as soon as the server reports a position past `--endpos`), which
-    // would pass for a very fast run. It then gets a second try from a spare slot.
-    let mut measured = None;
-    for attempt in ["recvlogical", "recvlogical_spare"] {
-        let received = tempfile::NamedTempFile::new()?;
-        let run = measure::measured(
-            &db.bin("pg_recvlogical"),
-            &[
-                "-d".into(),
-                db.conn_string(),
-                "--slot".into(),
-                slot(attempt),
-                "--start".into(),
-                "--no-loop".into(),
-                "-o".into(),
-                "proto_version=1".into(),
-                "-o".into(),
-                format!("publication_names={PUBLICATION}"),
-                format!("--endpos={end_lsn}"),
-                "-f".into(),
-                received.path().display().to_string(),
-            ],
-            &[],
-        )
-        .await?;
-        let bytes = std::fs::metadata(received.path())?.len();
-        // Every change message carries at least its relation id, tuple header and key value.
-        if bytes >= workload.events * 16 {
-            measured = Some(run);
-            break;
-        }
-        tracing::warn!(workload = %workload.label, bytes, slot = %slot(attempt), "pg_recvlogical stopped before the workload arrived");
-    }
-    let measured = measured.with_context(|| {
-        format!(
-            "pg_recvlogical twice stopped before the {} change events of the workload arrived",
-            workload.events
-        )
-    })?;
+    // PostgreSQL's own client: raw pgoutput into a pipe read by the measuring wrapper (about the
+    // cost of writing to /dev/null), stopped as soon as the marker message
+    // written after the workload arrives. (`--endpos` is not used: pg_recvlogical also stops when
+    // a keepalive reports a flushed position past it, which a server busy decoding a large
+    // transaction sends before the transaction itself, and the run then measured nothing.)
+    let fifo_dir = tempfile::tempdir()?;
+    let fifo = fifo_dir.path().join("pgoutput");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR)?;
+    let measured = measure::measured_until(
+        &db.bin("pg_recvlogical"),
+        &[
+            "-d".into(),
+            db.conn_string(),
+            "--slot".into(),
+            slot("recvlogical"),
+            "--start".into(),
+            "--no-loop".into(),
+            "-o".into(),
+            "proto_version=1".into(),
+            "-o".into(),
+            format!("publication_names={PUBLICATION}"),
+            "-o".into(),
+            "messages=true".into(),
+            "-f".into(),
+            fifo.display().to_string(),
+        ],
+        &[],
+        Some(measure::StopMarker { file: fifo.clone(), marker: marker.clone() }),
+    )
+    .await?;
+    drop(fifo_dir);
     outcomes.push(Outcome {
         system: "pg_recvlogical (limit)",
         events: workload.events,
-        busy: measured.usage.wall,
+        busy: measured.usage.until_marker.unwrap_or(measured.usage.wall),
         usage: measured.usage,
     });
 
@@ -400,8 +394,9 @@ fn workload_text(options: &Options) -> String {
          update of an existing row, delete of an existing row: 3 change events per transaction). \
          Before each workload every system gets its own pgoutput slot; after it, the systems read \
          the same WAL from their slots one at a time:\n\n\
-         - `pg_recvlogical` (PostgreSQL's client, `proto_version=1`, into a file, `--endpos` at the \
-           workload's end): the limit, what the walsender can send. Its rate uses its wall time.\n\
+         - `pg_recvlogical` (PostgreSQL's client, `proto_version=1`, into a pipe that is read and dropped, stopped once a \
+           logical message written right after the workload arrives): the limit, what the walsender \
+           can send. Its rate uses the time from its start until that message arrived.\n\
          - sluice, null sink: the reader, Debezium records and Avro serialization through sluice's \
            registry, bytes dropped, each commit confirmed (`sluice-bench consume --sink null`).\n\
          - sluice, null sink, binary tuples: the same with `sluice.pgoutput.binary=true` (pgoutput \

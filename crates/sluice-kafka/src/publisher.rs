@@ -347,6 +347,10 @@ impl Attempt<'_> {
         let mut events = handle.events;
         let mut beat = tokio::time::interval(Duration::from_millis(500));
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Checks for a stalled producer while a send waits on a full queue. One timer for the
+        // whole run: a timer made for every event cost more than the event's own bookkeeping.
+        let mut stall_tick = tokio::time::interval_at(Instant::now() + STALL_CHECK, STALL_CHECK);
+        stall_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.status.set_state(PublisherState::Running);
         let pumped: Result<(), KafkaError> = async {
             loop {
@@ -371,10 +375,19 @@ impl Attempt<'_> {
                     }
                     event = events.recv() => match event {
                         // A send blocked on a full queue must still notice a stalled producer.
-                        Some(event) => tokio::select! {
-                            r = pump.on_event(&event, &mut committer) => r?,
-                            e = watch_stall(&tracker, &producer, self.config.stall_timeout) => return Err(e),
-                        },
+                        Some(event) => {
+                            let handled = pump.on_event(&event, &mut committer);
+                            tokio::pin!(handled);
+                            loop {
+                                tokio::select! {
+                                    biased;
+                                    r = &mut handled => break r?,
+                                    _ = stall_tick.tick() => {
+                                        check_stall(&tracker, &producer, self.config.stall_timeout)?;
+                                    }
+                                }
+                            }
+                        }
                         None => return Ok(()),
                     },
                 }
@@ -437,6 +450,9 @@ impl Attempt<'_> {
     }
 }
 
+/// How often a blocked send checks whether the producer stalled.
+const STALL_CHECK: Duration = Duration::from_millis(500);
+
 /// Completes with [`KafkaError::Stalled`] once records have been in flight for `timeout` with no
 /// acknowledgement at all (a slow but healthy broker acknowledges something now and then).
 async fn watch_stall(
@@ -445,7 +461,7 @@ async fn watch_stall(
     timeout: Duration,
 ) -> KafkaError {
     loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(STALL_CHECK).await;
         if let Err(e) = check_stall(tracker, producer, timeout) {
             return e;
         }
