@@ -91,7 +91,7 @@ fn push_local_time(out: &mut String, micros_of_day: i64, fraction: Fraction) {
         Fraction::Minimal => {
             let mut w = 9;
             let mut n = nanos;
-            while n % 10 == 0 {
+            while n.is_multiple_of(10) {
                 n /= 10;
                 w -= 1;
             }
