@@ -1,0 +1,731 @@
+//! The MERGE of a change batch as a copy-on-write rewrite of our own, for the common table.
+//!
+//! delta-rs' MERGE joins the whole target with the batch in DataFusion, evaluates a CASE per column
+//! and row, and writes the result from one stream: on the merge benchmark it keeps one core busy
+//! and spends about a fifth of its time in join, CASE and filter machinery a keyed change batch
+//! does not need (see `crates/sluice-bench/profile.md`). For a table that is unpartitioned and at
+//! protocol reader 1 / writer 2 or below, without constraints, invariants or `appendOnly` (so no
+//! deletion vectors, column mapping, change data feed or generated columns: see [`supports`]),
+//! this module does the same copy-on-write merge directly:
+//!
+//! 1. the batch's keys go into a hash index (an `i64` map for a single integer key, Arrow rows
+//!    otherwise); a key the batch holds twice is an error, as in delta-rs' MERGE;
+//! 2. files whose key min/max statistics hold no key of the batch are skipped; only the key
+//!    columns of the others are read, to find the files holding matched rows: only those are
+//!    rewritten;
+//! 3. each touched file is read once more in full, in row ranges of about [`PART_ROWS`] rows
+//!    (small files packed together), each range by its own task so that every core works. Rows
+//!    the batch does not touch are copied, deleted rows dropped, updated rows replaced by the
+//!    batch's row (a keep-target column keeps the old value where its flag is set; table columns
+//!    the batch lacks become null; columns an older file lacks are null). The inserts (batch rows
+//!    matching nothing, deletes excepted) join the smallest range. Files are written by delta-rs'
+//!    `RecordBatchWriter`, so their statistics are delta-rs' own;
+//! 4. one commit against the snapshot that was read: `remove` (data change) of the rewritten
+//!    files, `add` of the new ones, the caller's txns and a MERGE commitInfo. Its read predicate
+//!    is the whole table, so any concurrent change of files is a conflict, which the caller
+//!    retries as it does delta-rs' MERGE.
+//!
+//! The rows of the table afterwards are those delta-rs' MERGE leaves (the benchmark compares both
+//! tables column by column); updated rows move to the end of their range.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
+use std::sync::Arc;
+
+use deltalake::arrow::array::{
+    Array, ArrayRef, AsArray as _, BooleanArray, RecordBatch, StringArray, UInt32Array, new_null_array,
+};
+use deltalake::arrow::compute::kernels::cmp::eq;
+use deltalake::arrow::compute::kernels::zip::zip;
+use deltalake::arrow::compute::{cast, concat_batches, filter_record_batch, prep_null_mask_filter, take};
+use deltalake::arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use deltalake::arrow::error::ArrowError;
+use deltalake::arrow::row::{RowConverter, SortField};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
+use deltalake::kernel::{Action, Add, LogicalFileView};
+use deltalake::logstore::parquet_reader::ParquetObjectReader;
+use deltalake::parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
+use deltalake::parquet::arrow::async_reader::ParquetRecordBatchStream;
+use deltalake::parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use deltalake::parquet::errors::ParquetError;
+use deltalake::parquet::file::metadata::PageIndexPolicy;
+use deltalake::protocol::{DeltaOperation, MergePredicate};
+use deltalake::table::state::DeltaTableState;
+use deltalake::writer::{DeltaWriter as _, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableError, ObjectStore, Path};
+use futures::TryStreamExt as _;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::batch::KeepFlag;
+use crate::error::DeltaError;
+use crate::mapping::OP_COLUMN;
+
+/// Rows a rewrite task aims at: a file of at least twice as many is split into ranges of about
+/// this size, smaller touched files are packed together up to it.
+pub(crate) const PART_ROWS: u64 = 500_000;
+
+/// Rows per batch read from a file.
+const READ_BATCH_ROWS: usize = 65_536;
+
+/// Whether [`merge`] can apply a batch to this table (otherwise delta-rs' MERGE does): no
+/// partitions, no protocol feature beyond reader 1 / writer 2 (deletion vectors, column mapping,
+/// change data feed, generated or identity columns all need more), and nothing a writer must
+/// check per row (invariants, constraints) or that forbids removing rows (`appendOnly`).
+pub(crate) fn supports(snapshot: &DeltaTableState) -> bool {
+    let protocol = snapshot.protocol();
+    let metadata = snapshot.metadata();
+    let guarded = metadata.configuration().iter().any(|(k, v)| {
+        k.starts_with("delta.constraints.") || (k == "delta.appendOnly" && v.eq_ignore_ascii_case("true"))
+    });
+    protocol.min_reader_version() <= 1
+        && protocol.min_writer_version() <= 2
+        && metadata.partition_columns().is_empty()
+        && !guarded
+        && !metadata.schema_string().contains("delta.invariants")
+}
+
+/// What [`merge`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Merged {
+    /// Whether it committed (nothing to change: no commit).
+    pub committed: bool,
+    pub inserted: usize,
+    pub updated: usize,
+    pub deleted: usize,
+}
+
+/// How an output column is filled in an updated row.
+#[derive(Debug, Clone, Copy)]
+enum Fill {
+    /// From the batch column.
+    Source(usize),
+    /// From the batch column, or the old row's value where the flag column is true.
+    Keep { source: usize, flag: usize },
+    /// Null: the batch no longer sends the column.
+    Null,
+}
+
+/// What every task shares.
+struct Shared {
+    table: String,
+    store: Arc<dyn ObjectStore>,
+    /// The table's (and the written files') Arrow schema.
+    schema: SchemaRef,
+    /// The batch, cast to the table's types (keep flags and old-key columns included).
+    source: RecordBatch,
+    /// Per batch row: a delete.
+    deletes: Vec<bool>,
+    /// Per output column.
+    fills: Vec<Fill>,
+    key_names: Vec<String>,
+    keys: KeyIndex,
+}
+
+/// A file that may hold keys of the batch.
+struct Candidate {
+    view: LogicalFileView,
+    path: Path,
+    size: u64,
+}
+
+/// The rows of one file the batch matches: (row in the file, batch row), by file row.
+struct FileMatches {
+    rows: u64,
+    matches: Vec<(u64, u32)>,
+}
+
+/// A row range of a touched file, to be rewritten.
+struct Slice {
+    path: Path,
+    size: u64,
+    rows: u64,
+    range: Range<u64>,
+    /// The matches within `range`.
+    matches: Vec<(u64, u32)>,
+}
+
+/// What one task writes into one new file.
+#[derive(Default)]
+struct Group {
+    slices: Vec<Slice>,
+    /// Batch rows to insert.
+    inserts: Vec<u32>,
+    rows: u64,
+}
+
+/// Applies `source` (a change batch conformed to `schema`, old keys filled) to `table` as one
+/// copy-on-write commit carrying `props` (see the module docs). Only for tables [`supports`]
+/// accepts.
+pub(crate) async fn merge(
+    table: &DeltaTable,
+    name: &str,
+    key_names: &[&str],
+    source: RecordBatch,
+    keep: &[KeepFlag],
+    schema: &SchemaRef,
+    props: CommitProperties,
+) -> Result<Merged, DeltaError> {
+    let snapshot = table.snapshot().map_err(|e| DeltaError::delta(name, "reading the table state", e))?;
+    let shared = Arc::new(Shared::new(name, table.object_store(), schema, source, keep, key_names)?);
+
+    // Files that may hold a key of the batch, by their key statistics.
+    let candidates: Vec<Candidate> = snapshot
+        .log_data()
+        .iter()
+        .filter(|view| shared.may_hold_keys(view))
+        .map(|view| {
+            let size = u64::try_from(view.size()).unwrap_or(0);
+            Candidate { path: view.object_store_path(), size, view }
+        })
+        .collect();
+    let tasks = Tasks::new(name);
+    let scans: Vec<FileMatches> = tasks
+        .run(candidates.iter().map(|c| {
+            let shared = shared.clone();
+            let (path, size) = (c.path.clone(), c.size);
+            async move { shared.scan_keys(path, size).await }
+        }))
+        .await?;
+
+    // Counts, and the batch rows no file matched.
+    let mut counts = Merged::default();
+    let mut matched = vec![false; shared.source.num_rows()];
+    let mut touched = Vec::new();
+    for (candidate, scan) in candidates.into_iter().zip(scans) {
+        if scan.matches.is_empty() {
+            continue;
+        }
+        for &(_, s) in &scan.matches {
+            matched[s as usize] = true;
+            if shared.deletes[s as usize] {
+                counts.deleted += 1;
+            } else {
+                counts.updated += 1;
+            }
+        }
+        touched.push((candidate, scan));
+    }
+    let inserts: Vec<u32> = (0..shared.source.num_rows())
+        .filter(|&i| !matched[i] && !shared.deletes[i])
+        .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+        .collect();
+    counts.inserted = inserts.len();
+    if touched.is_empty() && inserts.is_empty() {
+        return Ok(counts);
+    }
+
+    let groups = plan_groups(&touched, inserts);
+    let mut writers = Vec::with_capacity(groups.len());
+    for _ in &groups {
+        writers.push(
+            RecordBatchWriter::for_table(table)
+                .map_err(|e| DeltaError::delta(name, "opening a writer for the merged files", e))?,
+        );
+    }
+    let adds: Vec<Vec<Add>> = tasks
+        .run(groups.into_iter().zip(writers).map(|(group, writer)| {
+            let shared = shared.clone();
+            async move { shared.rewrite(group, writer).await }
+        }))
+        .await?;
+
+    let mut actions: Vec<Action> = adds.into_iter().flatten().map(Action::Add).collect();
+    let removed = touched.len();
+    let added = actions.len();
+    actions.extend(touched.iter().map(|(c, _)| Action::Remove(c.view.remove_action(true))));
+    let on_keys = key_names.iter().map(|k| format!("t.{k} = s.{k}")).collect::<Vec<_>>().join(" AND ");
+    let upsert = format!("s.{OP_COLUMN} <> 'd'");
+    let predicate =
+        |action: &str, p: String| MergePredicate { action_type: action.into(), predicate: Some(p) };
+    let operation = DeltaOperation::Merge {
+        predicate: None,
+        merge_predicate: Some(on_keys),
+        matched_predicates: vec![
+            predicate("delete", format!("s.{OP_COLUMN} = 'd'")),
+            predicate("update", upsert.clone()),
+        ],
+        not_matched_predicates: vec![predicate("insert", upsert)],
+        not_matched_by_source_predicates: Vec::new(),
+    };
+    let metrics = serde_json::json!({
+        "numSourceRows": shared.source.num_rows(),
+        "numTargetRowsInserted": counts.inserted,
+        "numTargetRowsUpdated": counts.updated,
+        "numTargetRowsDeleted": counts.deleted,
+        "numTargetFilesAdded": added,
+        "numTargetFilesRemoved": removed,
+    });
+    let props = props.with_metadata([
+        ("readVersion".to_owned(), serde_json::Value::from(snapshot.version())),
+        ("operationMetrics".to_owned(), metrics),
+    ]);
+    CommitBuilder::from(props)
+        .with_actions(actions)
+        .build(Some(snapshot as &dyn TableReference), table.log_store(), operation)
+        .await
+        .map_err(|e| DeltaError::delta(name, "committing the merge", e))?;
+    counts.committed = true;
+    Ok(counts)
+}
+
+/// The rewrite tasks: each touched file split into ranges of about [`PART_ROWS`] rows (one when
+/// it has fewer than twice that), smaller files packed together, the inserts joining the
+/// smallest group; largest first, so that the tasks end together.
+fn plan_groups(touched: &[(Candidate, FileMatches)], inserts: Vec<u32>) -> Vec<Group> {
+    let mut groups = Vec::new();
+    let mut small = Group::default();
+    for (candidate, scan) in touched {
+        let parts = (scan.rows / PART_ROWS).max(1);
+        for part in 0..parts {
+            let range = scan.rows * part / parts..scan.rows * (part + 1) / parts;
+            let lo = scan.matches.partition_point(|m| m.0 < range.start);
+            let hi = scan.matches.partition_point(|m| m.0 < range.end);
+            let slice = Slice {
+                path: candidate.path.clone(),
+                size: candidate.size,
+                rows: scan.rows,
+                range: range.clone(),
+                matches: scan.matches[lo..hi].to_vec(),
+            };
+            let rows = range.end - range.start;
+            if parts == 1 && rows < PART_ROWS {
+                small.rows += rows;
+                small.slices.push(slice);
+                if small.rows >= PART_ROWS {
+                    groups.push(std::mem::take(&mut small));
+                }
+            } else {
+                groups.push(Group { slices: vec![slice], inserts: Vec::new(), rows });
+            }
+        }
+    }
+    if !small.slices.is_empty() {
+        groups.push(small);
+    }
+    if !inserts.is_empty() {
+        let rows = inserts.len() as u64;
+        match groups.iter_mut().min_by_key(|g| g.rows) {
+            Some(g) => {
+                g.rows += rows;
+                g.inserts = inserts;
+            }
+            None => groups.push(Group { slices: Vec::new(), inserts, rows }),
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.rows));
+    groups
+}
+
+impl Shared {
+    fn new(
+        table: &str,
+        store: Arc<dyn ObjectStore>,
+        schema: &SchemaRef,
+        source: RecordBatch,
+        keep: &[KeepFlag],
+        key_names: &[&str],
+    ) -> Result<Self, DeltaError> {
+        let column = |name: &str| {
+            source.schema_ref().index_of(name).map_err(|_| DeltaError::Schema {
+                table: table.into(),
+                message: format!("the change batch has no column '{name}'"),
+            })
+        };
+        let op = cast(source.column(column(OP_COLUMN)?), &DataType::Utf8)
+            .map_err(|e| DeltaError::arrow(table, "reading _op", e))?;
+        let is_delete =
+            eq(&op, &StringArray::new_scalar("d")).map_err(|e| DeltaError::arrow(table, "reading _op", e))?;
+        let deletes: Vec<bool> =
+            (0..is_delete.len()).map(|i| is_delete.is_valid(i) && is_delete.value(i)).collect();
+        let mut fills = Vec::with_capacity(schema.fields().len());
+        for f in schema.fields() {
+            let fill = match source.schema_ref().index_of(f.name()) {
+                Ok(s) => match keep.iter().find(|k| k.column == *f.name()) {
+                    Some(k) => Fill::Keep { source: s, flag: column(&k.flag)? },
+                    None => Fill::Source(s),
+                },
+                Err(_) => Fill::Null,
+            };
+            fills.push(fill);
+        }
+        let key_columns: Vec<ArrayRef> = key_names
+            .iter()
+            .map(|k| column(k).map(|i| source.column(i).clone()))
+            .collect::<Result<_, _>>()?;
+        let keys = KeyIndex::build(table, &key_columns)?;
+        Ok(Shared {
+            table: table.to_owned(),
+            store,
+            schema: schema.clone(),
+            source,
+            deletes,
+            fills,
+            key_names: key_names.iter().map(|k| (*k).to_owned()).collect(),
+            keys,
+        })
+    }
+
+    /// Whether the file's key statistics allow a key of the batch (true without statistics).
+    fn may_hold_keys(&self, view: &LogicalFileView) -> bool {
+        let KeyIndex::Int { sorted, .. } = &self.keys else { return true };
+        let Some(stats) = view.stats() else { return true };
+        let Ok(stats) = serde_json::from_str::<serde_json::Value>(&stats) else { return true };
+        let key = self.key_names[0].as_str();
+        let bound =
+            |which: &str| stats.get(which).and_then(|v| v.get(key)).and_then(serde_json::Value::as_i64);
+        match (bound("minValues"), bound("maxValues")) {
+            (Some(min), Some(max)) => {
+                let first = sorted.partition_point(|k| *k < min);
+                first < sorted.len() && sorted[first] <= max
+            }
+            _ => true,
+        }
+    }
+
+    /// Opens a file for reading its `columns` (those it has) in `range` of its rows.
+    async fn open(
+        &self,
+        path: &Path,
+        size: u64,
+        columns: &[String],
+        range: Option<(Range<u64>, u64)>,
+    ) -> Result<ParquetRecordBatchStream<ParquetObjectReader>, DeltaError> {
+        let reader = ParquetObjectReader::new(self.store.clone(), path.clone()).with_file_size(size);
+        // The page index lets a range skip the pages before it instead of decoding them.
+        let index = if range.is_some() { PageIndexPolicy::Optional } else { PageIndexPolicy::Skip };
+        let options = ArrowReaderOptions::new().with_page_index_policy(index);
+        let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options)
+            .await
+            .map_err(|e| self.parquet(path, e))?;
+        let roots: Vec<usize> = builder
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| columns.iter().any(|c| c == f.name()))
+            .map(|(i, _)| i)
+            .collect();
+        let projection = ProjectionMask::roots(builder.parquet_schema(), roots);
+        let mut builder = builder.with_projection(projection).with_batch_size(READ_BATCH_ROWS);
+        if let Some((range, rows)) = range
+            && (range.start > 0 || range.end < rows)
+        {
+            let mut selectors = Vec::with_capacity(3);
+            if range.start > 0 {
+                selectors.push(RowSelector::skip(to_usize(range.start)));
+            }
+            selectors.push(RowSelector::select(to_usize(range.end - range.start)));
+            builder = builder.with_row_selection(RowSelection::from(selectors));
+        }
+        builder.build().map_err(|e| self.parquet(path, e))
+    }
+
+    /// The rows of a file the batch's keys match, read from its key columns.
+    async fn scan_keys(&self, path: Path, size: u64) -> Result<FileMatches, DeltaError> {
+        let mut stream = self.open(&path, size, &self.key_names, None).await?;
+        let mut offset = 0_u64;
+        let mut matches = Vec::new();
+        while let Some(batch) = stream.try_next().await.map_err(|e| self.parquet(&path, e))? {
+            let columns: Option<Vec<ArrayRef>> =
+                self.key_names.iter().map(|k| batch.column_by_name(k).cloned()).collect();
+            // A file without the key columns holds no row the batch can match.
+            if let Some(columns) = columns {
+                self.keys
+                    .probe(&columns, |row, source| matches.push((offset + row as u64, source)))
+                    .map_err(|e| DeltaError::arrow(&self.table, format!("matching the keys of {path}"), e))?;
+            }
+            offset += batch.num_rows() as u64;
+        }
+        Ok(FileMatches { rows: offset, matches })
+    }
+
+    /// Writes one group's rows (its slices merged with the batch, then its inserts) into one
+    /// file, whose `add` it returns.
+    async fn rewrite(&self, group: Group, mut writer: RecordBatchWriter) -> Result<Vec<Add>, DeltaError> {
+        let columns: Vec<String> = self.schema.fields().iter().map(|f| f.name().clone()).collect();
+        let write_err = |e| DeltaError::delta(&self.table, "writing the merged rows", e);
+        for slice in &group.slices {
+            let mut stream =
+                self.open(&slice.path, slice.size, &columns, Some((slice.range.clone(), slice.rows))).await?;
+            let mut offset = slice.range.start;
+            let mut updated = Vec::new();
+            while let Some(batch) = stream.try_next().await.map_err(|e| self.parquet(&slice.path, e))? {
+                let len = batch.num_rows() as u64;
+                let old = self.conform(&batch).map_err(|e| self.arrow(&slice.path, e))?;
+                let lo = slice.matches.partition_point(|m| m.0 < offset);
+                let hi = slice.matches.partition_point(|m| m.0 < offset + len);
+                let here = &slice.matches[lo..hi];
+                if here.is_empty() {
+                    writer.write(old).await.map_err(write_err)?;
+                } else {
+                    let (kept, rows) =
+                        self.apply(&old, offset, here).map_err(|e| self.arrow(&slice.path, e))?;
+                    if kept.num_rows() > 0 {
+                        writer.write(kept).await.map_err(write_err)?;
+                    }
+                    if let Some(rows) = rows {
+                        updated.push(rows);
+                    }
+                }
+                offset += len;
+            }
+            if !updated.is_empty() {
+                let rows = concat_batches(&self.schema, &updated).map_err(|e| self.arrow(&slice.path, e))?;
+                writer.write(rows).await.map_err(write_err)?;
+            }
+        }
+        if !group.inserts.is_empty() {
+            let rows = self.inserted(&group.inserts)?;
+            writer.write(rows).await.map_err(write_err)?;
+        }
+        writer.flush().await.map_err(write_err)
+    }
+
+    /// A batch read from a file, as the table's columns: cast where the file's type differs,
+    /// null where the file lacks the column (added later).
+    fn conform(&self, batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+        let mut columns = Vec::with_capacity(self.schema.fields().len());
+        for f in self.schema.fields() {
+            let column = match batch.column_by_name(f.name()) {
+                Some(c) if c.data_type() == f.data_type() => c.clone(),
+                Some(c) => cast(c, f.data_type())?,
+                None => new_null_array(f.data_type(), batch.num_rows()),
+            };
+            columns.push(column);
+        }
+        RecordBatch::try_new(self.schema.clone(), columns)
+    }
+
+    /// The rows of `old` (file rows from `offset`) no match touches, and the updated rows of the
+    /// matched ones (`here`: file row, batch row); deleted rows are in neither.
+    fn apply(
+        &self,
+        old: &RecordBatch,
+        offset: u64,
+        here: &[(u64, u32)],
+    ) -> Result<(RecordBatch, Option<RecordBatch>), ArrowError> {
+        let mut keep = vec![true; old.num_rows()];
+        let mut old_rows = Vec::new();
+        let mut source_rows = Vec::new();
+        for &(row, source) in here {
+            let i = to_usize(row - offset);
+            keep[i] = false;
+            if !self.deletes[source as usize] {
+                old_rows.push(i as u32);
+                source_rows.push(source);
+            }
+        }
+        let kept = filter_record_batch(old, &BooleanArray::from(keep))?;
+        if source_rows.is_empty() {
+            return Ok((kept, None));
+        }
+        let old_rows = UInt32Array::from(old_rows);
+        let source_rows = UInt32Array::from(source_rows);
+        let mut columns = Vec::with_capacity(self.fills.len());
+        for ((f, fill), old_column) in self.schema.fields().iter().zip(&self.fills).zip(old.columns()) {
+            let column = match *fill {
+                Fill::Source(s) => take(self.source.column(s), &source_rows, None)?,
+                Fill::Keep { source, flag } => {
+                    let flags = take(self.source.column(flag), &source_rows, None)?;
+                    let flags = prep_null_mask_filter(flags.as_boolean());
+                    let kept = take(old_column, &old_rows, None)?;
+                    let new = take(self.source.column(source), &source_rows, None)?;
+                    zip(&flags, &kept, &new)?
+                }
+                Fill::Null => new_null_array(f.data_type(), source_rows.len()),
+            };
+            columns.push(column);
+        }
+        Ok((kept, Some(RecordBatch::try_new(self.schema.clone(), columns)?)))
+    }
+
+    /// The batch rows `rows` as new table rows (a keep-target column holds the batch's null: there
+    /// is no old row).
+    fn inserted(&self, rows: &[u32]) -> Result<RecordBatch, DeltaError> {
+        let indices = UInt32Array::from(rows.to_vec());
+        let mut columns = Vec::with_capacity(self.fills.len());
+        for (f, fill) in self.schema.fields().iter().zip(&self.fills) {
+            let column = match *fill {
+                Fill::Source(s) | Fill::Keep { source: s, .. } => take(self.source.column(s), &indices, None)
+                    .map_err(|e| DeltaError::arrow(&self.table, "taking the inserted rows", e))?,
+                Fill::Null if f.is_nullable() => new_null_array(f.data_type(), rows.len()),
+                Fill::Null => {
+                    return Err(DeltaError::Schema {
+                        table: self.table.clone(),
+                        message: format!(
+                            "column '{}' is NOT NULL in the Delta table but the source no longer sends it",
+                            f.name()
+                        ),
+                    });
+                }
+            };
+            columns.push(column);
+        }
+        RecordBatch::try_new(self.schema.clone(), columns)
+            .map_err(|e| DeltaError::arrow(&self.table, "building the inserted rows", e))
+    }
+
+    fn parquet(&self, path: &Path, e: ParquetError) -> DeltaError {
+        DeltaError::delta(&self.table, format!("reading {path}"), DeltaTableError::from(e))
+    }
+
+    fn arrow(&self, path: &Path, e: ArrowError) -> DeltaError {
+        DeltaError::arrow(&self.table, format!("merging the rows of {path}"), e)
+    }
+}
+
+/// The batch's keys, for finding the table rows they match.
+enum KeyIndex {
+    /// A single integer key (any width, as `i64`), with the keys in order for statistics pruning.
+    Int { rows: HashMap<i64, u32, BuildHasherDefault<IntHasher>>, sorted: Vec<i64> },
+    /// Any other key, in Arrow's row format.
+    Rows { converter: RowConverter, types: Vec<DataType>, rows: HashMap<Box<[u8]>, u32> },
+}
+
+impl KeyIndex {
+    fn build(table: &str, columns: &[ArrayRef]) -> Result<Self, DeltaError> {
+        let err = |e| DeltaError::arrow(table, "indexing the keys of the batch", e);
+        let twice = || {
+            DeltaError::Internal(format!(
+                "table {table}: the change batch holds a key twice (batches are collapsed per key)"
+            ))
+        };
+        if let [column] = columns
+            && column.data_type().is_integer()
+            && column.null_count() == 0
+        {
+            let column = cast(column, &DataType::Int64).map_err(err)?;
+            let values = column.as_primitive::<Int64Type>().values();
+            let mut rows = HashMap::with_capacity_and_hasher(values.len(), BuildHasherDefault::default());
+            for (i, &k) in values.iter().enumerate() {
+                if rows.insert(k, u32::try_from(i).map_err(|_| twice())?).is_some() {
+                    return Err(twice());
+                }
+            }
+            let mut sorted = values.to_vec();
+            sorted.sort_unstable();
+            return Ok(KeyIndex::Int { rows, sorted });
+        }
+        let types: Vec<DataType> = columns.iter().map(|c| c.data_type().clone()).collect();
+        let converter =
+            RowConverter::new(types.iter().map(|t| SortField::new(t.clone())).collect()).map_err(err)?;
+        let converted = converter.convert_columns(columns).map_err(err)?;
+        let mut rows = HashMap::with_capacity(converted.num_rows());
+        for (i, row) in converted.iter().enumerate() {
+            if rows.insert(Box::from(row.as_ref()), u32::try_from(i).map_err(|_| twice())?).is_some() {
+                return Err(twice());
+            }
+        }
+        Ok(KeyIndex::Rows { converter, types, rows })
+    }
+
+    /// Calls `found(row, batch row)` for each row of `columns` (a file's key columns) whose key the
+    /// batch holds. A null key matches nothing.
+    fn probe(&self, columns: &[ArrayRef], mut found: impl FnMut(usize, u32)) -> Result<(), ArrowError> {
+        match self {
+            KeyIndex::Int { rows, .. } => {
+                let [column] = columns else {
+                    return Err(ArrowError::InvalidArgumentError("one key column expected".into()));
+                };
+                let column = cast(column, &DataType::Int64)?;
+                let column = column.as_primitive::<Int64Type>();
+                for (i, k) in column.values().iter().enumerate() {
+                    if let Some(&s) = rows.get(k)
+                        && column.is_valid(i)
+                    {
+                        found(i, s);
+                    }
+                }
+            }
+            KeyIndex::Rows { converter, types, rows } => {
+                let columns: Vec<ArrayRef> = columns
+                    .iter()
+                    .zip(types)
+                    .map(|(c, t)| if c.data_type() == t { Ok(c.clone()) } else { cast(c, t) })
+                    .collect::<Result<_, _>>()?;
+                let converted = converter.convert_columns(&columns)?;
+                for (i, row) in converted.iter().enumerate() {
+                    if columns.iter().any(|c| c.is_null(i)) {
+                        continue;
+                    }
+                    if let Some(&s) = rows.get(row.as_ref()) {
+                        found(i, s);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A multiplicative hash for integer keys: the batch's keys are a source table's key values, not
+/// chosen by an adversary, and SipHash would cost more than the lookups themselves.
+#[derive(Debug, Default, Clone, Copy)]
+struct IntHasher(u64);
+
+impl Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_i64(&mut self, k: i64) {
+        self.0 = (k as u64 ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(26);
+    }
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// Runs a merge's file tasks on the runtime's threads, as many at a time as there are cores;
+/// the tasks still running when one fails are aborted.
+struct Tasks {
+    table: String,
+    limit: Arc<Semaphore>,
+}
+
+impl Tasks {
+    fn new(table: &str) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
+        Tasks { table: table.to_owned(), limit: Arc::new(Semaphore::new(cores)) }
+    }
+
+    /// The results of `tasks`, in their order.
+    async fn run<T, F>(&self, tasks: impl Iterator<Item = F>) -> Result<Vec<T>, DeltaError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, DeltaError>> + Send + 'static,
+    {
+        let mut set = JoinSet::new();
+        let mut count = 0;
+        for (i, task) in tasks.enumerate() {
+            let limit = self.limit.clone();
+            set.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                (i, task.await)
+            });
+            count += 1;
+        }
+        let mut results: Vec<Option<T>> = (0..count).map(|_| None).collect();
+        while let Some(joined) = set.join_next().await {
+            let (i, result) = joined.map_err(|e| {
+                DeltaError::Internal(format!("table {}: a merge task failed: {e}", self.table))
+            })?;
+            results[i] = Some(result?);
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.ok_or_else(|| DeltaError::Internal(format!("table {}: a merge task vanished", self.table)))
+            })
+            .collect()
+    }
+}
