@@ -48,8 +48,10 @@ use deltalake::logstore::parquet_reader::ParquetObjectReader;
 use deltalake::parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
 use deltalake::parquet::arrow::async_reader::ParquetRecordBatchStream;
 use deltalake::parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use deltalake::parquet::basic::{Compression, Encoding, EncodingMask};
 use deltalake::parquet::errors::ParquetError;
-use deltalake::parquet::file::metadata::PageIndexPolicy;
+use deltalake::parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::{DeltaOperation, MergePredicate};
 use deltalake::table::state::DeltaTableState;
 use deltalake::writer::{DeltaWriter as _, RecordBatchWriter};
@@ -63,8 +65,12 @@ use crate::error::DeltaError;
 use crate::mapping::OP_COLUMN;
 
 /// Rows a rewrite task aims at: a file of at least twice as many is split into ranges of about
-/// this size, smaller touched files are packed together up to it.
+/// this size, touched files of less than half as many are packed together up to it.
+#[cfg(not(test))]
 pub(crate) const PART_ROWS: u64 = 500_000;
+/// Small in unit tests, so that they split and pack files of a few thousand rows.
+#[cfg(test)]
+pub(crate) const PART_ROWS: u64 = 1_000;
 
 /// Rows per batch read from a file.
 const READ_BATCH_ROWS: usize = 65_536;
@@ -271,8 +277,8 @@ pub(crate) async fn merge(
 }
 
 /// The rewrite tasks: each touched file split into ranges of about [`PART_ROWS`] rows (one when
-/// it has fewer than twice that), smaller files packed together, the inserts joining the
-/// smallest group; largest first, so that the tasks end together.
+/// it has fewer than twice that), files of less than half that packed together, the inserts
+/// joining the smallest group; largest first, so that the tasks end together.
 fn plan_groups(touched: &[(Candidate, FileMatches)], inserts: Vec<u32>) -> Vec<Group> {
     let mut groups = Vec::new();
     let mut small = Group::default();
@@ -290,7 +296,7 @@ fn plan_groups(touched: &[(Candidate, FileMatches)], inserts: Vec<u32>) -> Vec<G
                 matches: scan.matches[lo..hi].to_vec(),
             };
             let rows = range.end - range.start;
-            if parts == 1 && rows < PART_ROWS {
+            if rows < PART_ROWS / 2 {
                 small.rows += rows;
                 small.slices.push(slice);
                 if small.rows >= PART_ROWS {
@@ -391,7 +397,7 @@ impl Shared {
         size: u64,
         columns: &[String],
         range: Option<(Range<u64>, u64)>,
-    ) -> Result<ParquetRecordBatchStream<ParquetObjectReader>, DeltaError> {
+    ) -> Result<(ParquetRecordBatchStream<ParquetObjectReader>, Arc<ParquetMetaData>), DeltaError> {
         let reader = ParquetObjectReader::new(self.store.clone(), path.clone()).with_file_size(size);
         // The page index lets a range skip the pages before it instead of decoding them.
         let index = if range.is_some() { PageIndexPolicy::Optional } else { PageIndexPolicy::Skip };
@@ -419,12 +425,13 @@ impl Shared {
             selectors.push(RowSelector::select(to_usize(range.end - range.start)));
             builder = builder.with_row_selection(RowSelection::from(selectors));
         }
-        builder.build().map_err(|e| self.parquet(path, e))
+        let metadata = builder.metadata().clone();
+        Ok((builder.build().map_err(|e| self.parquet(path, e))?, metadata))
     }
 
     /// The rows of a file the batch's keys match, read from its key columns.
     async fn scan_keys(&self, path: Path, size: u64) -> Result<FileMatches, DeltaError> {
-        let mut stream = self.open(&path, size, &self.key_names, None).await?;
+        let (mut stream, _) = self.open(&path, size, &self.key_names, None).await?;
         let mut offset = 0_u64;
         let mut matches = Vec::new();
         while let Some(batch) = stream.try_next().await.map_err(|e| self.parquet(&path, e))? {
@@ -446,9 +453,12 @@ impl Shared {
     async fn rewrite(&self, group: Group, mut writer: RecordBatchWriter) -> Result<Vec<Add>, DeltaError> {
         let columns: Vec<String> = self.schema.fields().iter().map(|f| f.name().clone()).collect();
         let write_err = |e| DeltaError::delta(&self.table, "writing the merged rows", e);
-        for slice in &group.slices {
-            let mut stream =
+        for (i, slice) in group.slices.iter().enumerate() {
+            let (mut stream, metadata) =
                 self.open(&slice.path, slice.size, &columns, Some((slice.range.clone(), slice.rows))).await?;
+            if i == 0 {
+                writer = writer.with_writer_properties(writer_properties(&metadata));
+            }
             let mut offset = slice.range.start;
             let mut updated = Vec::new();
             while let Some(batch) = stream.try_next().await.map_err(|e| self.parquet(&slice.path, e))? {
@@ -574,6 +584,30 @@ impl Shared {
     fn arrow(&self, path: &Path, e: ArrowError) -> DeltaError {
         DeltaError::arrow(&self.table, format!("merging the rows of {path}"), e)
     }
+}
+
+/// delta-rs' writer properties (Snappy), with dictionary encoding off for the columns whose
+/// dictionary the file being rewritten (its first part) outgrew, or that were written without one:
+/// those values are too many to share a dictionary, and building one anyway until it overflows
+/// costs more than encoding the rest.
+fn writer_properties(rewritten: &ParquetMetaData) -> WriterProperties {
+    let mut properties = WriterProperties::builder()
+        .set_created_by(format!("delta-rs version {}", deltalake::crate_version()))
+        .set_compression(Compression::SNAPPY);
+    let dictionary_only = |mask: &EncodingMask| {
+        mask.is_only(Encoding::RLE_DICTIONARY) || mask.is_only(Encoding::PLAIN_DICTIONARY)
+    };
+    for row_group in rewritten.row_groups() {
+        for column in row_group.columns() {
+            // Data pages not all dictionary-encoded: the dictionary overflowed, or a rewrite
+            // before this one turned it off.
+            let outgrown = column.page_encoding_stats_mask().is_some_and(|mask| !dictionary_only(mask));
+            if outgrown {
+                properties = properties.set_column_dictionary_enabled(column.column_path().clone(), false);
+            }
+        }
+    }
+    properties.build()
 }
 
 /// The batch's keys, for finding the table rows they match.
@@ -727,5 +761,447 @@ impl Tasks {
                 r.ok_or_else(|| DeltaError::Internal(format!("table {}: a merge task vanished", self.table)))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use deltalake::arrow::array::{BooleanArray, Int64Array};
+    use deltalake::arrow::datatypes::{Field, Schema};
+    use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
+    use deltalake::datafusion::logical_expr::{col, lit};
+    use deltalake::datafusion::prelude::SessionContext;
+    use deltalake::kernel::StructField;
+    use deltalake::kernel::engine::arrow_conversion::{TryFromArrow as _, TryIntoArrow as _};
+    use deltalake::protocol::SaveMode;
+    use deltalake::{DeltaTable, ensure_table_uri};
+
+    use super::*;
+
+    const APP: &str = "rewrite-test";
+
+    fn field(name: &str, ty: DataType, nullable: bool) -> Field {
+        Field::new(name, ty, nullable)
+    }
+
+    fn strings(values: &[Option<&str>]) -> ArrayRef {
+        Arc::new(StringArray::from(values.to_vec()))
+    }
+
+    fn ints(values: &[i64]) -> ArrayRef {
+        Arc::new(Int64Array::from(values.to_vec()))
+    }
+
+    /// A table at `dir` with `columns`, one file per batch of `files`.
+    async fn table(dir: &std::path::Path, columns: &[Field], files: Vec<RecordBatch>) -> DeltaTable {
+        let url = ensure_table_uri(dir.to_str().unwrap()).unwrap();
+        let fields: Vec<StructField> =
+            columns.iter().map(|f| StructField::try_from_arrow(f).unwrap()).collect();
+        let mut table =
+            DeltaTable::try_from_url(url).await.unwrap().create().with_columns(fields).await.unwrap();
+        for batch in files {
+            table = table.write(vec![batch]).with_save_mode(SaveMode::Append).await.unwrap();
+        }
+        table
+    }
+
+    fn schema_of(table: &DeltaTable) -> SchemaRef {
+        let schema: Schema = table.snapshot().unwrap().schema().as_ref().try_into_arrow().unwrap();
+        Arc::new(schema)
+    }
+
+    /// `columns` as a batch.
+    fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+        let fields: Vec<Field> =
+            columns.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns.into_iter().map(|(_, a)| a).collect())
+            .unwrap()
+    }
+
+    /// `source` cast to the table's types, as `TableWriter` hands it over.
+    fn conformed(source: &RecordBatch, schema: &SchemaRef) -> RecordBatch {
+        let mut fields = Vec::new();
+        let mut columns = Vec::new();
+        for (f, c) in source.schema().fields().iter().zip(source.columns()) {
+            match schema.field_with_name(f.name()) {
+                Ok(t) => {
+                    fields.push(Field::new(f.name(), t.data_type().clone(), true));
+                    columns.push(cast(c, t.data_type()).unwrap());
+                }
+                Err(_) => {
+                    fields.push(f.as_ref().clone());
+                    columns.push(c.clone());
+                }
+            }
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    async fn apply(
+        table: &mut DeltaTable,
+        key: &[&str],
+        source: RecordBatch,
+        keep: &[KeepFlag],
+        version: i64,
+    ) -> Result<Merged, DeltaError> {
+        let schema = schema_of(table);
+        let props = CommitProperties::default()
+            .with_application_transaction(deltalake::kernel::Transaction::new(APP, version));
+        let merged =
+            merge(table, "test.public.t", key, conformed(&source, &schema), keep, &schema, props).await?;
+        table.update_state().await.unwrap();
+        Ok(merged)
+    }
+
+    /// The table's rows as text, sorted.
+    async fn rows(table: &DeltaTable) -> Vec<Vec<String>> {
+        let ctx = SessionContext::new();
+        table.update_datafusion_session(&ctx.state()).unwrap();
+        let provider = table.table_provider().await.unwrap();
+        let batches = ctx.read_table(provider).unwrap().collect().await.unwrap();
+        let options = FormatOptions::default().with_null("null");
+        let mut rows = Vec::new();
+        for b in &batches {
+            let formatters: Vec<ArrayFormatter<'_>> =
+                b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
+            for i in 0..b.num_rows() {
+                rows.push(formatters.iter().map(|f| f.value(i).to_string()).collect::<Vec<_>>());
+            }
+        }
+        rows.sort();
+        rows
+    }
+
+    fn files(table: &DeltaTable) -> Vec<String> {
+        let mut files: Vec<String> =
+            table.snapshot().unwrap().log_data().iter().map(|f| f.path().to_string()).collect();
+        files.sort();
+        files
+    }
+
+    async fn txn(table: &DeltaTable) -> Option<i64> {
+        table.snapshot().unwrap().transaction_version(table.log_store().as_ref(), APP).await.unwrap()
+    }
+
+    /// delta-rs' MERGE with the clauses `TableWriter` gives it when no column keeps its value.
+    async fn delta_rs_merge(table: DeltaTable, key: &str, source: RecordBatch) -> DeltaTable {
+        let ctx = SessionContext::new();
+        let columns: Vec<String> = source.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let df = ctx.read_batch(source).unwrap();
+        let (table, _) = table
+            .merge(df, col(format!("t.{key}")).eq(col(format!("s.{key}"))))
+            .with_source_alias("s")
+            .with_target_alias("t")
+            .when_matched_delete(|d| d.predicate(col("s._op").eq(lit("d"))))
+            .unwrap()
+            .when_matched_update(|mut u| {
+                u = u.predicate(col("s._op").not_eq(lit("d")));
+                for c in columns.iter().filter(|c| *c != key) {
+                    u = u.update(c.as_str(), col(format!("s.{c}")));
+                }
+                u
+            })
+            .unwrap()
+            .when_not_matched_insert(|mut i| {
+                i = i.predicate(col("s._op").not_eq(lit("d")));
+                for c in &columns {
+                    i = i.set(c.as_str(), col(format!("s.{c}")));
+                }
+                i
+            })
+            .unwrap()
+            .await
+            .unwrap();
+        table
+    }
+
+    fn people(ids: std::ops::RangeInclusive<i64>, tag: &str) -> RecordBatch {
+        let ids: Vec<i64> = ids.collect();
+        let names: Vec<String> = ids.iter().map(|i| format!("{tag}{i}")).collect();
+        batch(vec![
+            ("id", ints(&ids)),
+            ("name", Arc::new(StringArray::from(names))),
+            ("_op", strings(&vec![Some("r"); ids.len()])),
+        ])
+    }
+
+    fn people_columns() -> Vec<Field> {
+        vec![
+            field("id", DataType::Int64, false),
+            field("name", DataType::Utf8, true),
+            field("_op", DataType::Utf8, true),
+        ]
+    }
+
+    #[tokio::test]
+    async fn updates_deletes_and_inserts_leave_what_delta_rs_merge_leaves() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let base = || vec![people(1..=100, "a"), people(101..=200, "b"), people(201..=300, "c")];
+        let mut ours = table(a.path(), &people_columns(), base()).await;
+        let theirs = table(b.path(), &people_columns(), base()).await;
+        let before = files(&ours);
+        // Updates in the first and last file, a delete, a create of a key the table has (an
+        // update), inserts, and a delete of a key the table lacks (nothing).
+        let source = batch(vec![
+            ("id", ints(&[5, 250, 7, 9, 301, 302, 999])),
+            ("name", strings(&[Some("u5"), Some("u250"), None, Some("again9"), Some("n301"), None, None])),
+            ("_op", strings(&[Some("u"), Some("u"), Some("d"), Some("c"), Some("c"), Some("c"), Some("d")])),
+        ]);
+        let merged = apply(&mut ours, &["id"], source.clone(), &[], 2).await.unwrap();
+        assert_eq!(
+            merged,
+            Merged { committed: true, inserted: 2, updated: 3, deleted: 1 },
+            "7 deleted; 5, 250 and 9 updated; 301 and 302 inserted; 999 matches nothing"
+        );
+        let schema = schema_of(&theirs);
+        let theirs = delta_rs_merge(theirs, "id", conformed(&source, &schema)).await;
+        let (ours_rows, theirs_rows) = (rows(&ours).await, rows(&theirs).await);
+        assert_eq!(ours_rows.len(), 301);
+        assert_eq!(ours_rows, theirs_rows);
+        assert!(ours_rows.contains(&vec!["9".into(), "again9".into(), "c".into()]));
+        assert!(ours_rows.contains(&vec!["302".into(), "null".into(), "c".into()]));
+        assert!(!ours_rows.iter().any(|r| r[0] == "7"));
+        assert_eq!(txn(&ours).await, Some(2), "the txn is in the merge's commit");
+        let after = files(&ours);
+        assert_eq!(
+            after.iter().filter(|f| before.contains(f)).count(),
+            1,
+            "the middle file is not rewritten"
+        );
+        assert_eq!(after.len(), 2, "the two touched small files and the inserts make one file");
+        let commit = ours.history(Some(1)).try_collect::<Vec<_>>().await.unwrap();
+        assert_eq!(commit[0].operation.as_deref(), Some("MERGE"));
+    }
+
+    #[tokio::test]
+    async fn a_batch_matching_nothing_commits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = table(dir.path(), &people_columns(), vec![people(1..=10, "a")]).await;
+        let version = t.version();
+        let source =
+            batch(vec![("id", ints(&[50])), ("name", strings(&[None])), ("_op", strings(&[Some("d")]))]);
+        let merged = apply(&mut t, &["id"], source, &[], 2).await.unwrap();
+        assert_eq!(merged, Merged::default());
+        assert_eq!(t.version(), version);
+        let empty = batch(vec![("id", ints(&[])), ("name", strings(&[])), ("_op", strings(&[]))]);
+        assert_eq!(apply(&mut t, &["id"], empty, &[], 3).await.unwrap(), Merged::default());
+        assert_eq!(rows(&t).await.len(), 10);
+    }
+
+    #[tokio::test]
+    async fn a_keep_flag_keeps_the_old_value_and_an_insert_gets_the_batchs() {
+        let dir = tempfile::tempdir().unwrap();
+        let columns = vec![
+            field("id", DataType::Int64, false),
+            field("name", DataType::Utf8, true),
+            field("bio", DataType::Utf8, true),
+            field("_op", DataType::Utf8, true),
+        ];
+        let base = batch(vec![
+            ("id", ints(&[1, 2, 3])),
+            ("name", strings(&[Some("a"), Some("b"), Some("c")])),
+            ("bio", strings(&[Some("long1"), Some("long2"), Some("long3")])),
+            ("_op", strings(&[Some("r"); 3])),
+        ]);
+        let mut t = table(dir.path(), &columns, vec![base]).await;
+        let flag: ArrayRef = Arc::new(BooleanArray::from(vec![Some(true), Some(false), None, Some(true)]));
+        let source = batch(vec![
+            ("id", ints(&[1, 2, 3, 4])),
+            ("name", strings(&[Some("a2"), Some("b2"), Some("c2"), Some("d")])),
+            ("bio", strings(&[None, Some("new2"), Some("new3"), None])),
+            ("_op", strings(&[Some("u"), Some("u"), Some("u"), Some("c")])),
+            ("__sluice_keep_2", flag),
+        ]);
+        let keep = [KeepFlag { column: "bio".into(), flag: "__sluice_keep_2".into() }];
+        let merged = apply(&mut t, &["id"], source, &keep, 2).await.unwrap();
+        assert_eq!((merged.updated, merged.inserted), (3, 1));
+        let want: Vec<Vec<String>> = [
+            ["1", "a2", "long1", "u"],
+            ["2", "b2", "new2", "u"],
+            ["3", "c2", "new3", "u"],
+            ["4", "d", "null", "c"],
+        ]
+        .iter()
+        .map(|r| r.iter().map(|v| (*v).to_owned()).collect())
+        .collect();
+        assert_eq!(rows(&t).await, want);
+        let schema = schema_of(&t);
+        assert!(schema.field_with_name("__sluice_keep_2").is_err(), "flags are not stored");
+    }
+
+    #[tokio::test]
+    async fn an_added_column_is_null_in_older_files_and_a_dropped_one_null_in_changed_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let columns = vec![
+            field("id", DataType::Int64, false),
+            field("name", DataType::Utf8, true),
+            field("gone", DataType::Utf8, true),
+            field("_op", DataType::Utf8, true),
+        ];
+        let base = batch(vec![
+            ("id", ints(&[1, 2])),
+            ("name", strings(&[Some("a"), Some("b")])),
+            ("gone", strings(&[Some("g1"), Some("g2")])),
+            ("_op", strings(&[Some("r"), Some("r")])),
+        ]);
+        let t = table(dir.path(), &columns, vec![base]).await;
+        let added = StructField::try_from_arrow(&field("city", DataType::Utf8, true)).unwrap();
+        let mut t = t.add_columns().with_fields(vec![added]).await.unwrap();
+        // The source sends `city` (new) and no longer sends `gone`.
+        let source = batch(vec![
+            ("id", ints(&[2, 3])),
+            ("name", strings(&[Some("b2"), Some("c")])),
+            ("city", strings(&[Some("Oslo"), Some("Rome")])),
+            ("_op", strings(&[Some("u"), Some("c")])),
+        ]);
+        apply(&mut t, &["id"], source, &[], 2).await.unwrap();
+        let want: Vec<Vec<String>> = [
+            ["1", "a", "g1", "r", "null"],
+            ["2", "b2", "null", "u", "Oslo"],
+            ["3", "c", "null", "c", "Rome"],
+        ]
+        .iter()
+        .map(|r| r.iter().map(|v| (*v).to_owned()).collect())
+        .collect();
+        assert_eq!(rows(&t).await, want);
+    }
+
+    #[tokio::test]
+    async fn a_composite_key_matches_on_every_key_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let columns = vec![
+            field("order", DataType::Int64, false),
+            field("line", DataType::Utf8, false),
+            field("qty", DataType::Int64, true),
+            field("_op", DataType::Utf8, true),
+        ];
+        let base = batch(vec![
+            ("order", ints(&[1, 1, 2])),
+            ("line", strings(&[Some("x"), Some("y"), Some("x")])),
+            ("qty", ints(&[10, 20, 30])),
+            ("_op", strings(&[Some("r"); 3])),
+        ]);
+        let mut t = table(dir.path(), &columns, vec![base]).await;
+        let source = batch(vec![
+            ("order", ints(&[1, 2, 2])),
+            ("line", strings(&[Some("y"), Some("x"), Some("y")])),
+            ("qty", ints(&[21, 0, 40])),
+            ("_op", strings(&[Some("u"), Some("d"), Some("c")])),
+        ]);
+        let merged = apply(&mut t, &["order", "line"], source, &[], 2).await.unwrap();
+        assert_eq!((merged.updated, merged.deleted, merged.inserted), (1, 1, 1));
+        let want: Vec<Vec<String>> = [["1", "x", "10", "r"], ["1", "y", "21", "u"], ["2", "y", "40", "c"]]
+            .iter()
+            .map(|r| r.iter().map(|v| (*v).to_owned()).collect())
+            .collect();
+        assert_eq!(rows(&t).await, want);
+    }
+
+    #[tokio::test]
+    async fn a_key_twice_in_the_batch_is_an_error_naming_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = table(dir.path(), &people_columns(), vec![people(1..=3, "a")]).await;
+        let source = batch(vec![
+            ("id", ints(&[2, 2])),
+            ("name", strings(&[Some("x"), Some("y")])),
+            ("_op", strings(&[Some("u"), Some("u")])),
+        ]);
+        let e = apply(&mut t, &["id"], source, &[], 2).await.unwrap_err();
+        assert!(e.to_string().contains("test.public.t") && e.to_string().contains("twice"), "{e}");
+        assert_eq!(rows(&t).await.len(), 3, "nothing changed");
+    }
+
+    #[tokio::test]
+    async fn a_large_file_is_rewritten_in_parallel_ranges_and_small_ones_packed() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows_total = PART_ROWS * 2 + 10;
+        let big = people(1..=rows_total as i64, "a");
+        let small1 = people(rows_total as i64 + 1..=rows_total as i64 + 5, "s");
+        let small2 = people(rows_total as i64 + 6..=rows_total as i64 + 9, "t");
+        let mut t = table(dir.path(), &people_columns(), vec![big, small1, small2]).await;
+        let last = rows_total as i64 + 9;
+        let source = batch(vec![
+            ("id", ints(&[1, rows_total as i64, rows_total as i64 + 2, last, last + 1])),
+            ("name", strings(&[Some("x"), Some("y"), None, Some("z"), Some("new")])),
+            ("_op", strings(&[Some("u"), Some("u"), Some("d"), Some("u"), Some("c")])),
+        ]);
+        let merged = apply(&mut t, &["id"], source, &[], 2).await.unwrap();
+        assert_eq!((merged.updated, merged.deleted, merged.inserted), (3, 1, 1));
+        // The big file became two, the small ones one (with the insert).
+        assert_eq!(files(&t).len(), 3);
+        let count: usize = t.snapshot().unwrap().log_data().iter().filter_map(|f| f.num_records()).sum();
+        assert_eq!(count as u64, rows_total + 9);
+        let all = rows(&t).await;
+        assert_eq!(all.len() as u64, rows_total + 9);
+        let find = |id: i64| all.iter().find(|r| r[0] == id.to_string()).cloned();
+        assert_eq!(find(1).unwrap()[1], "x");
+        assert_eq!(find(rows_total as i64).unwrap()[1], "y");
+        assert_eq!(find(last).unwrap()[1], "z");
+        assert_eq!(find(last + 1).unwrap()[1], "new");
+        assert!(find(rows_total as i64 + 2).is_none());
+        assert_eq!(find(2).unwrap()[1], "a2");
+    }
+
+    #[test]
+    fn dictionary_encoding_stays_off_for_columns_whose_dictionary_overflowed() {
+        use deltalake::parquet::arrow::ArrowWriter;
+        use deltalake::parquet::file::reader::{FileReader as _, SerializedFileReader};
+        use deltalake::parquet::schema::types::ColumnPath;
+
+        let ids: Vec<i64> = (0..10_000).collect();
+        let rows = batch(vec![("id", ints(&ids)), ("_op", strings(&vec![Some("r"); ids.len()]))]);
+        let small_dictionaries = WriterProperties::builder().set_dictionary_page_size_limit(1024).build();
+        let mut file = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut file, rows.schema(), Some(small_dictionaries)).unwrap();
+        writer.write(&rows).unwrap();
+        writer.close().unwrap();
+        let reader = SerializedFileReader::new(bytes::Bytes::from(file)).unwrap();
+        let properties = writer_properties(reader.metadata());
+        assert!(!properties.dictionary_enabled(&ColumnPath::from("id")), "10,000 ids overflow 1 kB");
+        assert!(properties.dictionary_enabled(&ColumnPath::from("_op")), "one value fits");
+        assert_eq!(properties.compression(&ColumnPath::from("id")), Compression::SNAPPY);
+
+        // The next rewrite reads a file written with those properties: the decision sticks.
+        let mut file = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut file, rows.schema(), Some(properties)).unwrap();
+        writer.write(&rows).unwrap();
+        writer.close().unwrap();
+        let reader = SerializedFileReader::new(bytes::Bytes::from(file)).unwrap();
+        let properties = writer_properties(reader.metadata());
+        assert!(!properties.dictionary_enabled(&ColumnPath::from("id")));
+        assert!(properties.dictionary_enabled(&ColumnPath::from("_op")));
+    }
+
+    #[tokio::test]
+    async fn only_plain_tables_take_this_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = table(dir.path(), &people_columns(), vec![people(1..=3, "a")]).await;
+        assert!(supports(t.snapshot().unwrap()));
+        let dir = tempfile::tempdir().unwrap();
+        let url = ensure_table_uri(dir.path().to_str().unwrap()).unwrap();
+        let fields: Vec<StructField> =
+            people_columns().iter().map(|f| StructField::try_from_arrow(f).unwrap()).collect();
+        let partitioned = DeltaTable::try_from_url(url)
+            .await
+            .unwrap()
+            .create()
+            .with_columns(fields)
+            .with_partition_columns(["_op"])
+            .await
+            .unwrap();
+        assert!(!supports(partitioned.snapshot().unwrap()));
+        let dir = tempfile::tempdir().unwrap();
+        let url = ensure_table_uri(dir.path().to_str().unwrap()).unwrap();
+        let fields: Vec<StructField> =
+            people_columns().iter().map(|f| StructField::try_from_arrow(f).unwrap()).collect();
+        let cdf = DeltaTable::try_from_url(url)
+            .await
+            .unwrap()
+            .create()
+            .with_columns(fields)
+            .with_configuration_property(deltalake::TableProperty::EnableChangeDataFeed, Some("true"))
+            .await
+            .unwrap();
+        assert!(!supports(cdf.snapshot().unwrap()));
     }
 }
