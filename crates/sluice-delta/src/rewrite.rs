@@ -539,7 +539,15 @@ impl Shared {
                 Fill::Source(s) => take(self.source.column(s), &source_rows, None)?,
                 Fill::Keep { source, flag } => {
                     let flags = take(self.source.column(flag), &source_rows, None)?;
-                    let flags = prep_null_mask_filter(flags.as_boolean());
+                    let flags = flags.as_boolean_opt().ok_or_else(|| {
+                        ArrowError::InvalidArgumentError(format!(
+                            "keep flag of '{}' is not boolean",
+                            f.name()
+                        ))
+                    })?;
+                    // A null flag keeps nothing (`CASE WHEN NULL` takes the ELSE branch).
+                    let flags =
+                        if flags.null_count() > 0 { prep_null_mask_filter(flags) } else { flags.clone() };
                     let kept = take(old_column, &old_rows, None)?;
                     let new = take(self.source.column(source), &source_rows, None)?;
                     zip(&flags, &kept, &new)?
@@ -1027,6 +1035,20 @@ mod tests {
         assert_eq!(rows(&t).await, want);
         let schema = schema_of(&t);
         assert!(schema.field_with_name("__sluice_keep_2").is_err(), "flags are not stored");
+
+        // A flag column without nulls (Arrow then has no validity buffer).
+        let flag: ArrayRef = Arc::new(BooleanArray::from(vec![true, false]));
+        let source = batch(vec![
+            ("id", ints(&[1, 4])),
+            ("name", strings(&[Some("a3"), Some("d2")])),
+            ("bio", strings(&[None, Some("bio4")])),
+            ("_op", strings(&[Some("u"), Some("u")])),
+            ("__sluice_keep_2", flag),
+        ]);
+        apply(&mut t, &["id"], source, &keep, 3).await.unwrap();
+        let all = rows(&t).await;
+        assert_eq!(all[0], ["1", "a3", "long1", "u"]);
+        assert_eq!(all[3], ["4", "d2", "bio4", "u"]);
     }
 
     #[tokio::test]

@@ -13,7 +13,9 @@
 //!   `WHEN MATCHED AND s._op <> 'd' THEN UPDATE` (every source column; a keep-target column as
 //!   `CASE WHEN s.<flag> THEN t.<col> ELSE s.<col> END`), `WHEN NOT MATCHED AND s._op <> 'd' THEN
 //!   INSERT`. Table columns the source no longer sends (dropped) become null in updated and
-//!   inserted rows; rows the batch does not change keep their values.
+//!   inserted rows; rows the batch does not change keep their values. On the tables sluice creates
+//!   (unpartitioned, protocol 1/2) the MERGE is sluice's own copy-on-write rewrite of the touched
+//!   files (the crate's `rewrite` module, about twice as fast); on others, delta-rs' DataFusion MERGE.
 //!
 //! An operation that changes no file (a merge that matched nothing to do, a delete of an empty
 //! table) does not commit in delta-rs, so its txn is then recorded by an empty `STREAMING UPDATE`
