@@ -19,7 +19,8 @@
 //!    batch's row (a keep-target column keeps the old value where its flag is set; table columns
 //!    the batch lacks become null; columns an older file lacks are null). The inserts (batch rows
 //!    matching nothing, deletes excepted) join the smallest range. Files are written by delta-rs'
-//!    `RecordBatchWriter`, so their statistics are delta-rs' own;
+//!    `RecordBatchWriter`, so their statistics are delta-rs' own, with dictionary encoding off for
+//!    the columns whose dictionary overflowed in the file rewritten (see [`writer_properties`]);
 //! 4. one commit against the snapshot that was read: `remove` (data change) of the rewritten
 //!    files, `add` of the new ones, the caller's txns and a MERGE commitInfo. Its read predicate
 //!    is the whole table, so any concurrent change of files is a conflict, which the caller
