@@ -40,7 +40,7 @@ use deltalake::arrow::array::{
 use deltalake::arrow::compute::kernels::cmp::eq;
 use deltalake::arrow::compute::kernels::zip::zip;
 use deltalake::arrow::compute::{cast, concat_batches, filter_record_batch, prep_null_mask_filter, take};
-use deltalake::arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use deltalake::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema, SchemaRef};
 use deltalake::arrow::error::ArrowError;
 use deltalake::arrow::row::{RowConverter, SortField};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
@@ -334,6 +334,7 @@ impl Shared {
         keep: &[KeepFlag],
         key_names: &[&str],
     ) -> Result<Self, DeltaError> {
+        let source = with_table_types(table, source, schema)?;
         let column = |name: &str| {
             source.schema_ref().index_of(name).map_err(|_| DeltaError::Schema {
                 table: table.into(),
@@ -595,6 +596,35 @@ impl Shared {
     }
 }
 
+/// `source` with its table columns cast to the table's types: the old rows of moved keys come back
+/// from DataFusion with its own string and binary types (views), which the kernels that combine
+/// them with old rows refuse.
+fn with_table_types(table: &str, source: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, DeltaError> {
+    let differs =
+        |f: &FieldRef| schema.field_with_name(f.name()).is_ok_and(|t| t.data_type() != f.data_type());
+    if !source.schema_ref().fields().iter().any(differs) {
+        return Ok(source);
+    }
+    let mut fields: Vec<FieldRef> = Vec::with_capacity(source.num_columns());
+    let mut columns = Vec::with_capacity(source.num_columns());
+    for (f, c) in source.schema_ref().fields().iter().zip(source.columns()) {
+        match schema.field_with_name(f.name()) {
+            Ok(t) if t.data_type() != f.data_type() => {
+                let cast = cast(c, t.data_type())
+                    .map_err(|e| DeltaError::arrow(table, format!("casting column '{}'", f.name()), e))?;
+                fields.push(Arc::new(Field::new(f.name(), t.data_type().clone(), f.is_nullable())));
+                columns.push(cast);
+            }
+            _ => {
+                fields.push(f.clone());
+                columns.push(c.clone());
+            }
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| DeltaError::arrow(table, "casting the batch to the table's types", e))
+}
+
 /// delta-rs' writer properties (Snappy), with dictionary encoding off for the columns whose
 /// dictionary the file being rewritten (its first part) outgrew, or that were written without one:
 /// those values are too many to share a dictionary, and building one anyway until it overflows
@@ -776,7 +806,6 @@ impl Tasks {
 #[cfg(test)]
 mod tests {
     use deltalake::arrow::array::{BooleanArray, Int64Array};
-    use deltalake::arrow::datatypes::{Field, Schema};
     use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
     use deltalake::datafusion::logical_expr::{col, lit};
     use deltalake::datafusion::prelude::SessionContext;
@@ -1118,6 +1147,31 @@ mod tests {
             .map(|r| r.iter().map(|v| (*v).to_owned()).collect())
             .collect();
         assert_eq!(rows(&t).await, want);
+    }
+
+    #[tokio::test]
+    async fn string_views_from_datafusion_are_cast_to_the_tables_strings() {
+        use deltalake::arrow::array::StringViewArray;
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = table(dir.path(), &people_columns(), vec![people(1..=3, "a")]).await;
+        let schema = schema_of(&t);
+        let views: ArrayRef = Arc::new(StringViewArray::from(vec![Some("b2"), Some("new4")]));
+        let flag: ArrayRef = Arc::new(BooleanArray::from(vec![false, false]));
+        let source = batch(vec![
+            ("id", ints(&[2, 4])),
+            ("name", views),
+            ("_op", strings(&[Some("u"), Some("c")])),
+            ("__sluice_keep_1", flag),
+        ]);
+        let keep = [KeepFlag { column: "name".into(), flag: "__sluice_keep_1".into() }];
+        let props = CommitProperties::default();
+        // Handed over as `fill_moved` returns it: not conformed.
+        let merged = merge(&t, "test.public.t", &["id"], source, &keep, &schema, props).await.unwrap();
+        assert_eq!((merged.updated, merged.inserted), (1, 1));
+        t.update_state().await.unwrap();
+        let names: Vec<String> = rows(&t).await.into_iter().map(|r| r[1].clone()).collect();
+        assert_eq!(names, ["a1", "b2", "a3", "new4"]);
     }
 
     #[tokio::test]
