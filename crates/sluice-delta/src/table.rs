@@ -380,9 +380,9 @@ impl TableWriter {
                     .table
                     .snapshot()
                     .map_err(|e| DeltaError::delta(&self.name, "reading the table state", e))?;
-                if rewrite::supports(snapshot) {
+                let key: Vec<&str> = mapping.key_names().collect();
+                if rewrite::supports(snapshot) && !key.is_empty() {
                     let source = self.merge_source(mapping, b, &target).await?;
-                    let key: Vec<&str> = mapping.key_names().collect();
                     let merged =
                         rewrite::merge(&self.table, &self.name, &key, source, &b.keep, &target, props())
                             .await?;
