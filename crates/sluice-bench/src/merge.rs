@@ -8,7 +8,8 @@
 //!
 //! * by sluice's real applier: the changes as Debezium records ([`RecordBuilder`], the direct path's
 //!   record layer), collapsed per key by [`ChangeCollapser`] into a [`TableChanges`], and one
-//!   [`TableWriter::apply`] (a MERGE) per batch;
+//!   [`TableWriter::apply`] (a MERGE, which sluice applies as its own copy-on-write rewrite of the
+//!   touched files) per batch;
 //! * by Python deltalake's `DeltaTable.merge` (`python/merge_bench.py`), given exactly sluice's
 //!   Arrow change batches, written once to Parquet.
 //!
@@ -570,6 +571,8 @@ async fn merge_benchmark(options: &Options, work: &Path) -> Result<Section> {
          expected {expected:?}, ops {:?}",
         compared.ops
     );
+    let sluice_files = live_files(&sluice_table).await?;
+    let python_files = live_files(&python_table).await?;
     let _ = std::fs::remove_dir_all(&sluice_table);
     let _ = std::fs::remove_dir_all(&python_table);
 
@@ -581,7 +584,9 @@ async fn merge_benchmark(options: &Options, work: &Path) -> Result<Section> {
          and copied for each contender, not timed. Changes: {} in {} batches of {} (each batch's keys distinct; \
          70% updates and 10% deletes of live ids, 20% inserts of new ids, shuffled; seeded PRNG). \
          **sluice**: the changes as Debezium records (sluice's `RecordBuilder`, transactions of {} changes) \
-         collapsed per key (`ChangeCollapser`), then one `TableWriter::apply` per batch, a MERGE on `id`. \
+         collapsed per key (`ChangeCollapser`), then one `TableWriter::apply` per batch: a MERGE on `id`, which \
+         sluice applies as its own copy-on-write rewrite (`sluice-delta`'s `rewrite` module; delta-rs' MERGE for \
+         tables it does not cover). \
          **Python deltalake**: exactly sluice's Arrow change batches, written once to Parquet and read with \
          polars before each merge, then `DeltaTable.merge(predicate=\"t.id = s.id\")` with \
          `when_matched_delete(s._op = 'd')`, `when_matched_update` of every column and \
@@ -649,6 +654,13 @@ async fn merge_benchmark(options: &Options, work: &Path) -> Result<Section> {
         let max = s.iter().copied().fold(0.0, f64::max);
         format!("{min:.2}–{max:.2} s")
     };
+    section.findings.push(format!(
+        "the tables' live files afterwards: sluice {} ({} MiB), Python deltalake {} ({} MiB)",
+        sluice_files.0,
+        mib_1(sluice_files.1),
+        python_files.0,
+        mib_1(python_files.1)
+    ));
     section.findings.push(format!(
         "per batch: sluice {}, Python deltalake {}",
         span(&sluice.batch_seconds),
@@ -851,6 +863,16 @@ fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
 }
 
 /// The Parquet files directly under `dir`: how many, and their bytes.
+/// The number and total size of the files in the Delta table's current version.
+async fn live_files(dir: &Path) -> Result<(usize, u64)> {
+    let writer = TableWriter::open(&path_string(dir)?, TOPIC)
+        .await?
+        .with_context(|| format!("no Delta table at {}", dir.display()))?;
+    let snapshot = writer.table().snapshot()?;
+    let sizes: Vec<u64> = snapshot.log_data().iter().map(|f| u64::try_from(f.size()).unwrap_or(0)).collect();
+    Ok((sizes.len(), sizes.iter().sum()))
+}
+
 fn parquet_files(dir: &Path) -> Result<(usize, u64)> {
     let mut count = 0;
     let mut bytes = 0;

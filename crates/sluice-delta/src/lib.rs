@@ -18,6 +18,7 @@ pub mod error;
 pub mod maintenance;
 pub mod mapping;
 pub mod query;
+mod rewrite;
 pub mod sink;
 pub mod table;
 mod toast;
