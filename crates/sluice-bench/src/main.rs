@@ -61,7 +61,7 @@ enum Command {
     Measure {
         #[arg(long)]
         usage: PathBuf,
-        /// Stop the command (SIGINT) once `--marker` appears in this file.
+        /// Stop the command (SIGINT) once `--marker` goes through this FIFO, which it writes.
         #[arg(long, requires = "marker")]
         until: Option<PathBuf>,
         #[arg(long, requires = "until")]

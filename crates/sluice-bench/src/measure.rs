@@ -28,7 +28,7 @@ pub(crate) struct Usage {
     pub(crate) until_marker: Option<Duration>,
 }
 
-/// Stops a measured command once `marker` appears in the file it writes (`--until FILE --marker
+/// Stops a measured command once `marker` goes through the FIFO it writes (`--until FIFO --marker
 /// TEXT`): for a command that otherwise runs until interrupted, like `pg_recvlogical` without
 /// `--endpos`.
 #[derive(Debug, Clone)]
@@ -155,56 +155,28 @@ pub(crate) fn wrapper(usage_path: &PathBuf, command: &[String], stop: Option<&St
     Ok(if until_marker.is_some() { 0 } else { status.code().unwrap_or(1) })
 }
 
-/// Watches `stop.file` until the marker appears (true) or the child exits (false). A FIFO is read
-/// as the child writes it (so the child pays for a pipe write, about what writing to /dev/null
-/// costs); a regular file is polled every millisecond for what was appended.
+/// Watches the FIFO `stop.file` until the marker appears (true) or the child exits (false). The
+/// pipe is read as the child writes it, so the child pays for a pipe write, about what writing to
+/// /dev/null costs.
 fn watch_for_marker(child: &mut std::process::Child, stop: &StopMarker) -> Result<bool> {
-    use std::io::{Read, Seek, SeekFrom};
     use std::os::unix::fs::FileTypeExt;
-    if std::fs::metadata(&stop.file)?.file_type().is_fifo() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (path, marker) = (stop.file.clone(), stop.marker.clone().into_bytes());
-        std::thread::spawn(move || drain_fifo(&path, &marker, &tx));
-        loop {
-            match rx.recv_timeout(Duration::from_millis(5)) {
-                Ok(found) => return Ok(found),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    if child.try_wait()?.is_some() {
-                        // What it wrote before exiting may still be in the pipe.
-                        return Ok(rx.recv_timeout(Duration::from_secs(1)).unwrap_or(false));
-                    }
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(false),
-            }
-        }
+    if !std::fs::metadata(&stop.file)?.file_type().is_fifo() {
+        bail!("measure --until: {} is not a FIFO", stop.file.display());
     }
-    let marker = stop.marker.as_bytes();
-    let mut offset = 0u64;
-    let mut tail: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; 1 << 20];
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (path, marker) = (stop.file.clone(), stop.marker.clone().into_bytes());
+    std::thread::spawn(move || drain_fifo(&path, &marker, &tx));
     loop {
-        let exited = child.try_wait()?.is_some();
-        if let Ok(mut file) = std::fs::File::open(&stop.file) {
-            file.seek(SeekFrom::Start(offset))?;
-            loop {
-                let n = file.read(&mut chunk)?;
-                if n == 0 {
-                    break;
+        match rx.recv_timeout(Duration::from_millis(5)) {
+            Ok(found) => return Ok(found),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if child.try_wait()?.is_some() {
+                    // What it wrote before exiting may still be in the pipe.
+                    return Ok(rx.recv_timeout(Duration::from_secs(1)).unwrap_or(false));
                 }
-                offset += n as u64;
-                // Keep the end of the previous read, in case the marker straddles two reads.
-                tail.extend_from_slice(&chunk[..n]);
-                if tail.windows(marker.len()).any(|w| w == marker) {
-                    return Ok(true);
-                }
-                let keep = marker.len().saturating_sub(1).min(tail.len());
-                tail.drain(..tail.len() - keep);
             }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(false),
         }
-        if exited {
-            return Ok(false);
-        }
-        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
