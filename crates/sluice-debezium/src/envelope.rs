@@ -16,7 +16,7 @@ use sluice_core::{Lsn, Origin, Row, SnapshotMark, TableSchema, Timestamp, Value,
 use crate::config::{DEBEZIUM_VERSION, DebeziumConfig};
 use crate::connect::{ConnectValue, Field, Schema, SchemaType};
 use crate::error::DebeziumError;
-use crate::mapping::{self, ValueSource};
+use crate::mapping::{self, ColumnConverter, ValueSource};
 use crate::naming::{self, NameAdjuster};
 
 /// `Envelope.SCHEMA_VERSION`.
@@ -221,6 +221,10 @@ pub struct TableRecordSchemas {
     pub key_columns: Vec<usize>,
     /// Column index of each value field, in field order.
     pub value_columns: Vec<usize>,
+    /// The converter of each key field, in field order (built once, used for every row).
+    pub key_converters: Vec<ColumnConverter>,
+    /// The converter of each value field, in field order.
+    pub value_converters: Vec<ColumnConverter>,
 }
 
 /// The key columns of a table: the columns named by the first matching `message.key.columns`
@@ -278,6 +282,7 @@ pub fn build_table_schemas(
     let key_indexes = key_column_indexes(config, table);
     let mut key_fields = Vec::new();
     let mut key_columns = Vec::new();
+    let mut key_converters = Vec::new();
     let mut names = HashSet::new();
     for &i in &key_indexes {
         let column = table.columns.get(i).ok_or_else(|| {
@@ -288,12 +293,14 @@ pub fn build_table_schemas(
             let name = field_names.adjust(&column.name)?;
             push_field(&mut key_fields, &mut names, &key_name, name, schema)?;
             key_columns.push(i);
+            key_converters.push(ColumnConverter::new(&table.id, column, config, false)?);
         }
     }
     let key = (!key_indexes.is_empty()).then(|| Arc::new(Schema::structure(key_name.clone(), key_fields)));
 
     let mut value_fields = Vec::new();
     let mut value_columns = Vec::new();
+    let mut value_converters = Vec::new();
     let mut names = HashSet::new();
     for (i, column) in table.columns.iter().enumerate() {
         if !mapping::column_selected(&table.id, column, config) {
@@ -303,6 +310,7 @@ pub fn build_table_schemas(
             let name = field_names.adjust(&column.name)?;
             push_field(&mut value_fields, &mut names, &value_name, name, schema)?;
             value_columns.push(i);
+            value_converters.push(ColumnConverter::new(&table.id, column, config, true)?);
         }
     }
     let value = Arc::new(Schema::structure(value_name, value_fields).optional());
@@ -324,7 +332,16 @@ pub fn build_table_schemas(
         )
         .versioned(ENVELOPE_SCHEMA_VERSION),
     );
-    Ok(TableRecordSchemas { topic, key, value, envelope, key_columns, value_columns })
+    Ok(TableRecordSchemas {
+        topic,
+        key,
+        value,
+        envelope,
+        key_columns,
+        value_columns,
+        key_converters,
+        value_converters,
+    })
 }
 
 fn cell<'a>(table: &TableSchema, row: &'a Row, i: usize) -> Result<&'a Value, DebeziumError> {
@@ -337,26 +354,20 @@ fn cell<'a>(table: &TableSchema, row: &'a Row, i: usize) -> Result<&'a Value, De
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn struct_of(
     config: &DebeziumConfig,
     table: &TableSchema,
     schema: &Schema,
     columns: &[usize],
+    converters: &[ColumnConverter],
     row: &Row,
     source: ValueSource,
-    key: bool,
 ) -> Result<ConnectValue, DebeziumError> {
     let mut values = Vec::with_capacity(columns.len());
-    for (f, &i) in schema.fields.iter().zip(columns) {
+    for ((f, &i), converter) in schema.fields.iter().zip(columns).zip(converters) {
         let column = &table.columns[i];
         let value = cell(table, row, i)?;
-        let converted = if key {
-            mapping::key_column_value(&table.id, column, &f.schema, value, source, config)?
-        } else {
-            mapping::column_value(&table.id, column, &f.schema, value, source, config)?
-        };
-        values.push(converted);
+        values.push(converter.convert(&table.id, column, &f.schema, value, source, config)?);
     }
     Ok(ConnectValue::Struct(values))
 }
@@ -369,7 +380,7 @@ pub fn row_value(
     row: &Row,
     source: ValueSource,
 ) -> Result<ConnectValue, DebeziumError> {
-    struct_of(config, table, &schemas.value, &schemas.value_columns, row, source, false)
+    struct_of(config, table, &schemas.value, &schemas.value_columns, &schemas.value_converters, row, source)
 }
 
 /// The key struct of a row; `None` when the table has no key.
@@ -381,7 +392,7 @@ pub fn key_value(
     source: ValueSource,
 ) -> Result<Option<ConnectValue>, DebeziumError> {
     let Some(key) = &schemas.key else { return Ok(None) };
-    struct_of(config, table, key, &schemas.key_columns, row, source, true).map(Some)
+    struct_of(config, table, key, &schemas.key_columns, &schemas.key_converters, row, source).map(Some)
 }
 
 /// The parts of an envelope value.

@@ -16,6 +16,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod copy;
 pub mod error;
 pub mod filter;
 pub mod lag;

@@ -9,8 +9,8 @@
 //! so the output is deterministic. Each chunk hands its rows over through a channel bounded in
 //! bytes, so memory does not grow with the table.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -25,10 +25,11 @@ use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{CapturedTable, qualified, quote_ident, quote_literal};
+use crate::copy::{CopyFormatError, CopyParser, Parsed};
 use crate::error::PostgresError;
 use crate::relation::RelationCache;
 use crate::replication::{Endpoint, connect_sql};
-use crate::value::decode_text;
+use crate::value::{binary_supported, decode_binary, decode_text};
 
 /// What to snapshot and under which exported snapshot.
 #[derive(Debug, Clone)]
@@ -242,9 +243,18 @@ fn plan_chunks(request: &SnapshotRequest) -> Vec<Chunk> {
     chunks
 }
 
-/// The COPY statement that reads one chunk's columns in pgoutput's column order.
+/// The COPY statement that reads one chunk's columns in pgoutput's column order, in the binary
+/// format. A column whose binary form sluice does not decode (domains, composites, unknown
+/// extension types, `reg*` OIDs) is selected as `::text`, whose binary form is its text output.
 fn copy_statement(schema: &TableSchema, chunk: &Chunk) -> String {
-    let columns: Vec<String> = schema.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let columns: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| {
+            let name = quote_ident(&c.name);
+            if binary_supported(&c.ty) { name } else { format!("{name}::text") }
+        })
+        .collect();
     let mut sql = format!("COPY (SELECT {} FROM ONLY {}", columns.join(", "), qualified(&schema.id));
     match (chunk.from_page, chunk.to_page) {
         (None, None) => {}
@@ -254,7 +264,7 @@ fn copy_statement(schema: &TableSchema, chunk: &Chunk) -> String {
             sql.push_str(&format!(" WHERE ctid >= '({from},0)'::tid AND ctid < '({to},0)'::tid"))
         }
     }
-    sql.push_str(") TO STDOUT");
+    sql.push_str(") TO STDOUT (FORMAT binary)");
     sql
 }
 
@@ -270,12 +280,16 @@ async fn read_chunk(
 ) -> Result<(), PostgresError> {
     let table = schema.id.to_string();
     let sql = copy_statement(schema, chunk);
+    let binary: Vec<bool> = schema.columns.iter().map(|c| binary_supported(&c.ty)).collect();
     let stream =
         client.copy_out(&sql).await.map_err(PostgresError::query(format!("reading table {table}")))?;
     futures::pin_mut!(stream);
-    // The server sends one row per COPY data message; a row split across messages is still put
-    // together in `partial`.
+    let malformed = |e: CopyFormatError| PostgresError::Protocol(format!("reading table {table}: {e}"));
+    // The server sends one tuple per COPY data message; a tuple split across messages is still
+    // put together in `partial`.
+    let mut parser = CopyParser::new();
     let mut partial: Vec<u8> = Vec::new();
+    let mut fields = Vec::with_capacity(schema.columns.len());
     let mut rows = Vec::with_capacity(RUN_ROWS);
     let mut size = 0;
     while let Some(data) = stream.next().await {
@@ -285,22 +299,32 @@ async fn read_chunk(
             partial.extend_from_slice(&data);
         }
         let bytes: &[u8] = if joined { &partial } else { &data };
-        let mut consumed = 0;
-        {
-            // Field slices borrow from the message; one vector per message, not per field.
-            let mut fields = Vec::with_capacity(schema.columns.len());
-            while let Some(nl) = bytes[consumed..].iter().position(|&b| b == b'\n') {
-                let line = &bytes[consumed..consumed + nl];
-                consumed += nl + 1;
-                let row = decode_copy_row(schema, line, &mut fields)?;
-                size += row.approx_size();
-                rows.push(row);
+        let mut at = 0;
+        loop {
+            match parser.next_tuple(bytes, at, &mut fields).map_err(malformed)? {
+                Parsed::Tuple { end } => {
+                    let row = decode_tuple(schema, &binary, bytes, &fields)?;
+                    size += row.approx_size();
+                    rows.push(row);
+                    at = end;
+                }
+                Parsed::NeedMore { consumed } => {
+                    at = consumed;
+                    break;
+                }
+                Parsed::End { end } => {
+                    at = end;
+                    if at < bytes.len() {
+                        parser.next_tuple(bytes, at, &mut fields).map_err(malformed)?;
+                    }
+                    break;
+                }
             }
         }
         if joined {
-            partial.drain(..consumed);
+            partial.drain(..at);
         } else {
-            partial.extend_from_slice(&data[consumed..]);
+            partial.extend_from_slice(&data[at..]);
         }
         if rows.len() >= RUN_ROWS || size >= RUN_BYTES {
             let run = std::mem::replace(&mut rows, Vec::with_capacity(RUN_ROWS));
@@ -309,7 +333,7 @@ async fn read_chunk(
             }
         }
     }
-    if !partial.is_empty() {
+    if !parser.ended() || !partial.is_empty() {
         return Err(PostgresError::Protocol(format!("COPY output of {table} ended in the middle of a row")));
     }
     if !rows.is_empty() && tx.send(ChunkItem::Rows(rows), size).await.is_err() {
@@ -318,12 +342,14 @@ async fn read_chunk(
     Ok(())
 }
 
-fn decode_copy_row<'a>(
+/// One tuple's fields decoded as the columns' values: binary where `binary[i]`, else the text
+/// output the statement cast the column to.
+fn decode_tuple(
     schema: &TableSchema,
-    line: &'a [u8],
-    fields: &mut Vec<Option<Cow<'a, [u8]>>>,
+    binary: &[bool],
+    bytes: &[u8],
+    fields: &[Option<Range<usize>>],
 ) -> Result<Row, PostgresError> {
-    parse_copy_line(line, fields);
     if fields.len() != schema.columns.len() {
         return Err(PostgresError::Protocol(format!(
             "COPY row of {} has {} fields, expected {}",
@@ -333,85 +359,18 @@ fn decode_copy_row<'a>(
         )));
     }
     let mut values = Vec::with_capacity(fields.len());
-    for (field, column) in fields.drain(..).zip(&schema.columns) {
+    for ((field, column), &binary) in fields.iter().zip(&schema.columns).zip(binary) {
         values.push(match field {
             None => Value::Null,
-            Some(bytes) => decode_text(&column.ty, &bytes).map_err(PostgresError::value(schema, column))?,
+            Some(range) => {
+                let raw = &bytes[range.clone()];
+                let decoded =
+                    if binary { decode_binary(&column.ty, raw) } else { decode_text(&column.ty, raw) };
+                decoded.map_err(PostgresError::value(schema, column))?
+            }
         });
     }
     Ok(Row(values))
-}
-
-/// Splits one line of COPY text output into fields: `\N` is NULL, backslash escapes are undone.
-/// Fields without escapes borrow from the line.
-fn parse_copy_line<'a>(line: &'a [u8], fields: &mut Vec<Option<Cow<'a, [u8]>>>) {
-    fields.clear();
-    for raw in line.split(|&b| b == b'\t') {
-        if raw == b"\\N" {
-            fields.push(None);
-        } else if !raw.contains(&b'\\') {
-            fields.push(Some(Cow::Borrowed(raw)));
-        } else {
-            fields.push(Some(Cow::Owned(unescape_copy(raw))));
-        }
-    }
-}
-
-fn unescape_copy(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let b = raw[i];
-        i += 1;
-        if b != b'\\' || i >= raw.len() {
-            out.push(b);
-            continue;
-        }
-        let c = raw[i];
-        i += 1;
-        match c {
-            b'b' => out.push(8),
-            b'f' => out.push(12),
-            b'n' => out.push(b'\n'),
-            b'r' => out.push(b'\r'),
-            b't' => out.push(b'\t'),
-            b'v' => out.push(11),
-            b'0'..=b'7' => {
-                let mut v = u32::from(c - b'0');
-                for _ in 0..2 {
-                    match raw.get(i) {
-                        Some(d @ b'0'..=b'7') => {
-                            v = v * 8 + u32::from(d - b'0');
-                            i += 1;
-                        }
-                        _ => break,
-                    }
-                }
-                out.push(v as u8);
-            }
-            b'x' => {
-                let mut v = 0u32;
-                let mut digits = 0;
-                while digits < 2 {
-                    match raw.get(i).and_then(|d| (*d as char).to_digit(16)) {
-                        Some(d) => {
-                            v = v * 16 + d;
-                            i += 1;
-                            digits += 1;
-                        }
-                        None => break,
-                    }
-                }
-                if digits == 0 {
-                    out.push(b'x');
-                } else {
-                    out.push(v as u8);
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// Emits rows with Debezium's snapshot markers; holds one row back to know which row is last.
@@ -484,21 +443,29 @@ mod tests {
 
     use super::*;
 
-    fn fields(line: &[u8]) -> Vec<Option<Vec<u8>>> {
-        let mut f = Vec::new();
-        parse_copy_line(line, &mut f);
-        f.into_iter().map(|x| x.map(|c| c.into_owned())).collect()
-    }
-
     #[test]
-    fn copy_lines_split_and_unescape() {
+    fn columns_without_a_known_binary_form_are_read_as_text() {
+        use sluice_core::{Column, ColumnType, ReplicaIdentity, TypeKind};
+        let column = |name: &str, kind: TypeKind, oid: u32| Column {
+            name: name.into(),
+            ty: ColumnType::new(oid, -1, "t", kind),
+            nullable: true,
+            default: None,
+            part_of_identity: false,
+        };
+        let schema = TableSchema {
+            relation_id: 1,
+            id: TableId::new("s", "t"),
+            version: 1,
+            columns: vec![column("id", TypeKind::Int8, 20), column("Odd", TypeKind::Unknown, 99999)],
+            key: vec![0],
+            replica_identity: ReplicaIdentity::Default,
+        };
+        let chunk = Chunk { table: 0, from_page: Some(4), to_page: None };
         assert_eq!(
-            fields(b"1\t\\N\ta\\tb\\nc\\\\d\t\\101\\x41\\q"),
-            vec![Some(b"1".to_vec()), None, Some(b"a\tb\nc\\d".to_vec()), Some(b"AAq".to_vec()),]
+            copy_statement(&schema, &chunk),
+            "COPY (SELECT \"id\", \"Odd\"::text FROM ONLY \"s\".\"t\" WHERE ctid >= '(4,0)'::tid) TO STDOUT (FORMAT binary)"
         );
-        assert_eq!(fields(b""), vec![Some(vec![])]);
-        // A literal "\N" string is escaped by the server as "\\N".
-        assert_eq!(fields(b"\\\\N"), vec![Some(b"\\N".to_vec())]);
     }
 
     #[test]

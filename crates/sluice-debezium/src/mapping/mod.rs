@@ -146,7 +146,7 @@ pub enum ValueSource {
 /// A NULL in a NOT NULL column (as pgoutput sends the columns outside the replica identity of an
 /// old-row image) becomes the schema default or the type's fallback value; Debezium's
 /// `convertValue` applies that rule to every NULL in a NOT NULL column, so this does too. For key
-/// fields use [`key_column_value`].
+/// fields use [`key_column_value`]. A caller converting many rows keeps a [`ColumnConverter`].
 pub fn column_value(
     table: &TableId,
     column: &Column,
@@ -155,7 +155,7 @@ pub fn column_value(
     source: ValueSource,
     config: &DebeziumConfig,
 ) -> Result<ConnectValue, DebeziumError> {
-    value_for(table, column, schema, value, source, config, true)
+    ColumnConverter::new(table, column, config, true)?.convert(table, column, schema, value, source, config)
 }
 
 /// The Connect value of a key column: as [`column_value`] but without column mappers (no masking
@@ -168,57 +168,90 @@ pub fn key_column_value(
     source: ValueSource,
     config: &DebeziumConfig,
 ) -> Result<ConnectValue, DebeziumError> {
-    value_for(table, column, schema, value, source, config, false)
+    ColumnConverter::new(table, column, config, false)?.convert(table, column, schema, value, source, config)
 }
 
-fn value_for(
-    table: &TableId,
-    column: &Column,
-    schema: &Schema,
-    value: &Value,
-    source: ValueSource,
-    config: &DebeziumConfig,
-    mappers: bool,
-) -> Result<ConnectValue, DebeziumError> {
-    let meta = meta::column_meta(&column.ty);
-    let fail = |message: String| DebeziumError::Value {
-        table: table.to_string(),
-        column: column.name.to_string(),
-        message,
-    };
-    let Some(plan) = Plan::for_column(&column.ty, meta, config) else {
-        return Err(fail("the column has no Connect schema (Debezium omits it)".to_owned()));
-    };
-    let outcome = match value {
-        Value::Null => Outcome::Null,
-        Value::UnchangedToast => toast_value(&plan, column, config),
-        // Debezium's snapshot reads `name` columns through JDBC as strings, while its streaming
-        // treats them as an unknown type (null unless include.unknown.datatypes).
-        Value::Text(s) if source == ValueSource::Snapshot && matches!(plan, Plan::Text(TextKind::Name)) => {
-            Outcome::Value(ConnectValue::String(s.clone()))
-        }
-        v => plan.convert(v, config),
-    };
-    let converted = match outcome {
-        Outcome::Value(v) => v,
-        Outcome::Null if schema.optional => ConnectValue::Null,
-        Outcome::Null => schema.default.clone().unwrap_or_else(|| plan.fallback(meta)),
-        Outcome::Failed(why) | Outcome::Thrown(why) => match (&schema.default, schema.optional) {
-            (Some(default), _) => default.clone(),
-            (None, true) => ConnectValue::Null,
-            (None, false) => {
-                return Err(fail(format!(
-                    "{why}; the column is NOT NULL without a default, so Debezium cannot serialize \
-                     the event either"
-                )));
+/// How one column's values become Connect values: its plan, metadata and column mapper, decided
+/// once per table version instead of for every value (the plan depends only on the column's type
+/// and the configuration).
+#[derive(Debug, Clone)]
+pub struct ColumnConverter {
+    plan: Plan,
+    meta: ColumnMeta,
+    rule: Option<mappers::MapperRule>,
+}
+
+impl ColumnConverter {
+    /// The converter of a value column (`mappers`) or a key column (no column mappers). Fails for
+    /// a column without a Connect schema (Debezium omits it).
+    pub fn new(
+        table: &TableId,
+        column: &Column,
+        config: &DebeziumConfig,
+        mappers: bool,
+    ) -> Result<Self, DebeziumError> {
+        let meta = meta::column_meta(&column.ty);
+        let Some(plan) = Plan::for_column(&column.ty, meta, config) else {
+            return Err(DebeziumError::Value {
+                table: table.to_string(),
+                column: column.name.to_string(),
+                message: "the column has no Connect schema (Debezium omits it)".to_owned(),
+            });
+        };
+        let rule = if mappers { mapper_rule(table, column, config) } else { None };
+        Ok(ColumnConverter { plan, meta, rule })
+    }
+
+    /// The Connect value of `value` (see [`column_value`]); `table`, `column` and `schema` must be
+    /// the ones the converter was built for.
+    pub fn convert(
+        &self,
+        table: &TableId,
+        column: &Column,
+        schema: &Schema,
+        value: &Value,
+        source: ValueSource,
+        config: &DebeziumConfig,
+    ) -> Result<ConnectValue, DebeziumError> {
+        let (plan, meta) = (&self.plan, self.meta);
+        let outcome = match value {
+            Value::Null => Outcome::Null,
+            Value::UnchangedToast => toast_value(plan, column, config),
+            // Debezium's snapshot reads `name` columns through JDBC as strings, while its streaming
+            // treats them as an unknown type (null unless include.unknown.datatypes).
+            Value::Text(s)
+                if source == ValueSource::Snapshot && matches!(plan, Plan::Text(TextKind::Name)) =>
+            {
+                Outcome::Value(ConnectValue::String(s.clone()))
             }
-        },
-    };
-    let rule = if mappers { mapper_rule(table, column, config) } else { None };
-    Ok(match rule {
-        Some(rule) => rule.map_value(column, meta, &plan, converted, matches!(value, Value::UnchangedToast)),
-        None => converted,
-    })
+            v => plan.convert(v, config),
+        };
+        let converted = match outcome {
+            Outcome::Value(v) => v,
+            Outcome::Null if schema.optional => ConnectValue::Null,
+            Outcome::Null => schema.default.clone().unwrap_or_else(|| plan.fallback(meta)),
+            Outcome::Failed(why) | Outcome::Thrown(why) => match (&schema.default, schema.optional) {
+                (Some(default), _) => default.clone(),
+                (None, true) => ConnectValue::Null,
+                (None, false) => {
+                    return Err(DebeziumError::Value {
+                        table: table.to_string(),
+                        column: column.name.to_string(),
+                        message: format!(
+                            "{why}; the column is NOT NULL without a default, so Debezium cannot \
+                             serialize the event either"
+                        ),
+                    });
+                }
+            },
+        };
+        Ok(match self.rule {
+            Some(rule) => {
+                rule.map_value(column, meta, plan, converted, matches!(value, Value::UnchangedToast))
+            }
+            None => converted,
+        })
+    }
 }
 
 /// Whether a column is captured (`column.include.list` / `column.exclude.list`, matched against
