@@ -247,7 +247,9 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Section>> {
                  are in the broker's fetch path, not in what sluice wrote"
             ));
         } else if stored as u64 != rows {
-            section.findings.push(format!("read back after the run, the topic holds {stored} of the {rows} rows"));
+            section
+                .findings
+                .push(format!("read back after the run, the topic holds {stored} of the {rows} rows"));
         }
         if consumer_errors > 0 {
             section.findings.push(format!(

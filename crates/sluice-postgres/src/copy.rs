@@ -134,6 +134,35 @@ impl CopyParser {
     }
 }
 
+impl CopyParser {
+    /// Hands every whole tuple of `buf` to `each` (the buffer and its fields' ranges), checks that
+    /// nothing follows the trailer, and returns how many bytes were consumed: the rest starts a
+    /// tuple the next message completes.
+    pub fn tuples<E: From<CopyFormatError>>(
+        &mut self,
+        buf: &[u8],
+        fields: &mut Vec<Option<Range<usize>>>,
+        mut each: impl FnMut(&[u8], &[Option<Range<usize>>]) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let mut at = 0;
+        loop {
+            match self.next_tuple(buf, at, fields)? {
+                Parsed::Tuple { end } => {
+                    each(buf, fields)?;
+                    at = end;
+                }
+                Parsed::NeedMore { consumed } => return Ok(consumed),
+                Parsed::End { end } => {
+                    if end < buf.len() {
+                        self.next_tuple(buf, end, fields)?;
+                    }
+                    return Ok(end);
+                }
+            }
+        }
+    }
+}
+
 fn word(b: &[u8]) -> [u8; 4] {
     [b[0], b[1], b[2], b[3]]
 }
@@ -174,27 +203,11 @@ mod tests {
         let mut fields = Vec::new();
         for chunk in stream.chunks(piece.max(1)) {
             buf.extend_from_slice(chunk);
-            let mut at = 0;
-            loop {
-                match parser.next_tuple(&buf, at, &mut fields)? {
-                    Parsed::Tuple { end } => {
-                        tuples.push(fields.iter().map(|f| f.clone().map(|r| buf[r].to_vec())).collect());
-                        at = end;
-                    }
-                    Parsed::NeedMore { consumed } => {
-                        at = consumed;
-                        break;
-                    }
-                    Parsed::End { end } => {
-                        at = end;
-                        if at < buf.len() {
-                            parser.next_tuple(&buf, at, &mut fields)?;
-                        }
-                        break;
-                    }
-                }
-            }
-            buf.drain(..at);
+            let consumed = parser.tuples(&buf, &mut fields, |bytes, fields| {
+                tuples.push(fields.iter().map(|f| f.clone().map(|r| bytes[r].to_vec())).collect());
+                Ok::<_, CopyFormatError>(())
+            })?;
+            buf.drain(..consumed);
         }
         Ok((tuples, parser.ended() && buf.is_empty()))
     }

@@ -25,7 +25,7 @@ use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{CapturedTable, qualified, quote_ident, quote_literal};
-use crate::copy::{CopyFormatError, CopyParser, Parsed};
+use crate::copy::{CopyFormatError, CopyParser};
 use crate::error::PostgresError;
 use crate::relation::RelationCache;
 use crate::replication::{Endpoint, connect_sql};
@@ -284,7 +284,6 @@ async fn read_chunk(
     let stream =
         client.copy_out(&sql).await.map_err(PostgresError::query(format!("reading table {table}")))?;
     futures::pin_mut!(stream);
-    let malformed = |e: CopyFormatError| PostgresError::Protocol(format!("reading table {table}: {e}"));
     // The server sends one tuple per COPY data message; a tuple split across messages is still
     // put together in `partial`.
     let mut parser = CopyParser::new();
@@ -299,28 +298,17 @@ async fn read_chunk(
             partial.extend_from_slice(&data);
         }
         let bytes: &[u8] = if joined { &partial } else { &data };
-        let mut at = 0;
-        loop {
-            match parser.next_tuple(bytes, at, &mut fields).map_err(malformed)? {
-                Parsed::Tuple { end } => {
-                    let row = decode_tuple(schema, &binary, bytes, &fields)?;
-                    size += row.approx_size();
-                    rows.push(row);
-                    at = end;
-                }
-                Parsed::NeedMore { consumed } => {
-                    at = consumed;
-                    break;
-                }
-                Parsed::End { end } => {
-                    at = end;
-                    if at < bytes.len() {
-                        parser.next_tuple(bytes, at, &mut fields).map_err(malformed)?;
-                    }
-                    break;
-                }
-            }
-        }
+        let at = parser
+            .tuples(bytes, &mut fields, |bytes, fields| {
+                let row = decode_tuple(schema, &binary, bytes, fields).map_err(TupleError::Row)?;
+                size += row.approx_size();
+                rows.push(row);
+                Ok(())
+            })
+            .map_err(|e| match e {
+                TupleError::Format(e) => PostgresError::Protocol(format!("reading table {table}: {e}")),
+                TupleError::Row(e) => e,
+            })?;
         if joined {
             partial.drain(..at);
         } else {
@@ -340,6 +328,18 @@ async fn read_chunk(
         return Ok(());
     }
     Ok(())
+}
+
+/// Why a COPY tuple could not become a row: the stream was malformed, or a value would not decode.
+enum TupleError {
+    Format(CopyFormatError),
+    Row(PostgresError),
+}
+
+impl From<CopyFormatError> for TupleError {
+    fn from(e: CopyFormatError) -> Self {
+        TupleError::Format(e)
+    }
 }
 
 /// One tuple's fields decoded as the columns' values: binary where `binary[i]`, else the text

@@ -22,7 +22,8 @@
 //!   `include.unknown.datatypes`. Extension types recognised by name: PostGIS `geometry`
 //!   (`io.debezium.data.geometry.Geometry`, always optional) and `geography`, pgvector `vector`,
 //!   `halfvec`, `sparsevec`, and `isbn` (string); see `extension.rs`.
-//! * **Key fields** get no column mappers ([`key_column_schema`], [`key_column_value`]).
+//! * **Key fields** get no column mappers ([`key_column_schema`], and a [`ColumnConverter`] built
+//!   without them).
 //! * **Array element optionality.** Elements of the explicitly listed array types are optional;
 //!   arrays resolved through the generic path (`enum[]`, `bit[]`, `tsvector[]`, unknown element
 //!   types) get *required* element schemas, as `PostgresValueConverter.arrayElementSchema` builds
@@ -145,8 +146,8 @@ pub enum ValueSource {
 ///
 /// A NULL in a NOT NULL column (as pgoutput sends the columns outside the replica identity of an
 /// old-row image) becomes the schema default or the type's fallback value; Debezium's
-/// `convertValue` applies that rule to every NULL in a NOT NULL column, so this does too. For key
-/// fields use [`key_column_value`]. A caller converting many rows keeps a [`ColumnConverter`].
+/// `convertValue` applies that rule to every NULL in a NOT NULL column, so this does too. A
+/// caller converting many rows keeps a [`ColumnConverter`] (built without mappers for key fields).
 pub fn column_value(
     table: &TableId,
     column: &Column,
@@ -156,19 +157,6 @@ pub fn column_value(
     config: &DebeziumConfig,
 ) -> Result<ConnectValue, DebeziumError> {
     ColumnConverter::new(table, column, config, true)?.convert(table, column, schema, value, source, config)
-}
-
-/// The Connect value of a key column: as [`column_value`] but without column mappers (no masking
-/// or truncation of key fields, as in Debezium's `createKeyGenerator`).
-pub fn key_column_value(
-    table: &TableId,
-    column: &Column,
-    schema: &Schema,
-    value: &Value,
-    source: ValueSource,
-    config: &DebeziumConfig,
-) -> Result<ConnectValue, DebeziumError> {
-    ColumnConverter::new(table, column, config, false)?.convert(table, column, schema, value, source, config)
 }
 
 /// How one column's values become Connect values: its plan, metadata and column mapper, decided

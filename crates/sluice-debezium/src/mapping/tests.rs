@@ -1061,7 +1061,10 @@ fn key_fields_skip_column_mappers() {
     assert!(s.parameters.is_empty());
     assert_eq!(s.default, Some(C::String("x".into())));
     assert_eq!(
-        key_column_value(&table(), &id, &s, &text("abc"), ValueSource::Stream, &cfg).unwrap(),
+        ColumnConverter::new(&table(), &id, &cfg, false)
+            .unwrap()
+            .convert(&table(), &id, &s, &text("abc"), ValueSource::Stream, &cfg)
+            .unwrap(),
         C::String("abc".into())
     );
     let vs = column_schema(&table(), &id, &cfg).unwrap().unwrap();
