@@ -157,7 +157,7 @@ pub fn java_command(class: &str) -> Result<Command> {
 }
 
 /// Escapes a key or value for a Java `.properties` file (read as UTF-8).
-fn properties_escape(s: &str, out: &mut String) {
+pub fn properties_escape(s: &str, out: &mut String) {
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

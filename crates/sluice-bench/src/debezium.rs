@@ -12,11 +12,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
+use sluice_tests::oracle::properties_escape;
 
 use crate::database::BenchDb;
 use crate::measure::{self, Measured};
@@ -91,27 +91,13 @@ pub(crate) fn version() -> String {
     format!("Debezium {debezium} embedded engine, Avro converter (Confluent {confluent}), {}", java_version())
 }
 
-/// The install directory (`libs/`, `bench-classes/`), installing on first use.
+/// The install directory (`libs/`, `bench-classes/`): the tests' Debezium install
+/// (`scripts/install-debezium`, run on first use), which also compiles the bench's engine runner.
 fn home() -> Result<PathBuf> {
-    static HOME: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
-    HOME.get_or_init(|| install().map_err(|e| format!("{e:#}"))).clone().map_err(|e| anyhow!(e))
-}
-
-fn install() -> Result<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-debezium");
-    let out = Command::new(&script)
-        .arg("--print-home")
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("could not run {}", script.display()))?;
-    if !out.status.success() {
-        bail!("{} failed ({}):\n{}", script.display(), out.status, String::from_utf8_lossy(&out.stderr));
-    }
-    let home = String::from_utf8(out.stdout).context("install-debezium printed a non-UTF-8 path")?;
-    let home = PathBuf::from(home.trim());
+    let home = sluice_tests::oracle::debezium_home()?;
     let class = home.join("bench-classes").join(format!("{MAIN_CLASS}.class"));
     if !class.is_file() {
-        bail!("{} did not produce {}", script.display(), class.display());
+        bail!("scripts/install-debezium did not produce {}", class.display());
     }
     Ok(home)
 }
@@ -172,24 +158,6 @@ fn properties_file(props: &BTreeMap<&'static str, String>) -> String {
         text.push('\n');
     }
     text
-}
-
-/// Escapes a key or value for a Java `.properties` file.
-fn properties_escape(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{c}' => out.push_str("\\f"),
-            ' ' | '=' | ':' | '#' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
 }
 
 /// `java -cp <home>/libs/*:<home>/bench-classes DebeziumBench <props> <expected> <timeout_s> <all|r>`.
@@ -263,13 +231,6 @@ fn check_result(job: &DebeziumJob<'_>, stdout: &str) -> Result<(u64, Duration)> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn properties_are_escaped_for_java() {
-        let mut out = String::new();
-        properties_escape("a b=c:d#e!f\\g\nh", &mut out);
-        assert_eq!(out, "a\\ b\\=c\\:d\\#e\\!f\\\\g\\nh");
-    }
 
     #[test]
     fn java_versions_parse() {
