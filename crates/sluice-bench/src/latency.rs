@@ -224,7 +224,7 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Section>> {
             cancel.clone(),
         ));
         wait_streaming(&db, "lat_kafka").await?;
-        let watcher = spawn_consumer(broker.bootstrap(), topic, Arc::clone(&clock), cancel.clone());
+        let watcher = spawn_consumer(broker.bootstrap(), topic.clone(), Arc::clone(&clock), cancel.clone());
         let acks = spawn_ack_watcher(Arc::clone(&metrics), Arc::clone(&clock), cancel.clone());
         let achieved = generate(&db, rows, Arc::clone(&clock)).await?;
         wait_seen(&clock, rows).await;
@@ -233,14 +233,13 @@ pub(crate) async fn run(options: &Options) -> Result<Vec<Section>> {
         let consumer_errors = watcher.await??;
         let acked = ack_latencies(&clock, &acks.await?);
         row(&mut section, "sluice to Kafka (commit → broker acknowledgement)", rows, achieved, &acked);
-        row(&mut section, "sluice to Kafka (commit → bench consumer)", rows, achieved, &clock.latencies());
+        let live = clock.latencies();
+        row(&mut section, "sluice to Kafka (commit → bench consumer)", rows, achieved, &live);
         // The live consumer's misses are its own (or the broker's fetch path's) unless the topic
         // lacks the rows: read it back from the start to tell.
-        let stored = {
-            let (bootstrap, topic) = (broker.bootstrap(), format!("{}.public.{TABLE}", a_prefix(&a)?));
-            tokio::task::spawn_blocking(move || read_back(&bootstrap, &topic)).await??
-        };
-        let live_missing = rows as usize - clock.latencies().len();
+        let bootstrap = broker.bootstrap();
+        let stored = tokio::task::spawn_blocking(move || read_back(&bootstrap, &topic)).await??;
+        let live_missing = rows as usize - live.len();
         if live_missing > 0 && stored as u64 == rows {
             section.findings.push(format!(
                 "read back after the run, the topic holds all {rows} rows: the live consumer's misses \
@@ -394,15 +393,11 @@ fn spawn_consumer(
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<Result<u64>> {
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .set("group.id", "sluice-bench-latency")
-            .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", "1")
-            .set("fetch.min.bytes", "1")
-            // A fetch error must not make the client skip ahead to the end of the partition.
-            .set("auto.offset.reset", "earliest")
-            .create()?;
+        let consumer = consumer(
+            &bootstrap,
+            "sluice-bench-latency",
+            &[("fetch.wait.max.ms", "1"), ("fetch.min.bytes", "1")],
+        )?;
         // The topic appears with the first record.
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -415,9 +410,7 @@ fn spawn_consumer(
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        let mut assignment = TopicPartitionList::new();
-        assignment.add_partition_offset(&topic, 0, Offset::Beginning)?;
-        consumer.assign(&assignment)?;
+        assign_from_start(&consumer, &topic)?;
         let mut errors = 0;
         while !cancel.is_cancelled() {
             match consumer.poll(Duration::from_millis(50)) {
@@ -437,24 +430,35 @@ fn spawn_consumer(
     })
 }
 
-/// The topic prefix the connector of `args` publishes under.
-fn a_prefix(args: &ConsumeArgs) -> Result<String> {
-    Ok(PublisherConfig::from_properties(&args.properties()?)?.records.topic_prefix)
+/// A consumer without auto-commit that, on a fetch error, starts over from the beginning instead of
+/// skipping ahead to the end of the partition; `settings` are added.
+fn consumer(bootstrap: &str, group: &str, settings: &[(&str, &str)]) -> Result<BaseConsumer> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest");
+    for (k, v) in settings {
+        config.set(*k, *v);
+    }
+    Ok(config.create()?)
+}
+
+/// Assigns partition 0 of `topic` (every topic here has one) from its first record.
+fn assign_from_start(consumer: &BaseConsumer, topic: &str) -> Result<()> {
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(topic, 0, Offset::Beginning)?;
+    consumer.assign(&assignment)?;
+    Ok(())
 }
 
 /// Reads partition 0 of `topic` from the start with a fresh consumer until nothing more arrives
 /// for two seconds; returns how many distinct ids it holds. (Not up to the high watermark: Tansu
 /// reports one a little short of the last offset.)
 fn read_back(bootstrap: &str, topic: &str) -> Result<usize> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "sluice-bench-latency-read-back")
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()?;
-    let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(topic, 0, Offset::Beginning)?;
-    consumer.assign(&assignment)?;
+    let consumer = consumer(bootstrap, "sluice-bench-latency-read-back", &[])?;
+    assign_from_start(&consumer, topic)?;
     let mut ids = std::collections::HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut last_message = Instant::now();

@@ -243,16 +243,23 @@ fn plan_chunks(request: &SnapshotRequest) -> Vec<Chunk> {
     chunks
 }
 
+/// Per column, whether sluice decodes its binary form (else it is read as text).
+fn binary_columns(schema: &TableSchema) -> Vec<bool> {
+    schema.columns.iter().map(|c| binary_supported(&c.ty)).collect()
+}
+
 /// The COPY statement that reads one chunk's columns in pgoutput's column order, in the binary
-/// format. A column whose binary form sluice does not decode (domains, composites, unknown
-/// extension types, `reg*` OIDs) is selected as `::text`, whose binary form is its text output.
-fn copy_statement(schema: &TableSchema, chunk: &Chunk) -> String {
+/// format. A column whose binary form sluice does not decode (`binary[i]` false: domains,
+/// composites, unknown extension types, `reg*` OIDs) is selected as `::text`, whose binary form is
+/// its text output.
+fn copy_statement(schema: &TableSchema, binary: &[bool], chunk: &Chunk) -> String {
     let columns: Vec<String> = schema
         .columns
         .iter()
-        .map(|c| {
+        .zip(binary)
+        .map(|(c, &binary)| {
             let name = quote_ident(&c.name);
-            if binary_supported(&c.ty) { name } else { format!("{name}::text") }
+            if binary { name } else { format!("{name}::text") }
         })
         .collect();
     let mut sql = format!("COPY (SELECT {} FROM ONLY {}", columns.join(", "), qualified(&schema.id));
@@ -279,8 +286,8 @@ async fn read_chunk(
     tx: &flow::Sender<ChunkItem>,
 ) -> Result<(), PostgresError> {
     let table = schema.id.to_string();
-    let sql = copy_statement(schema, chunk);
-    let binary: Vec<bool> = schema.columns.iter().map(|c| binary_supported(&c.ty)).collect();
+    let binary = binary_columns(schema);
+    let sql = copy_statement(schema, &binary, chunk);
     let stream =
         client.copy_out(&sql).await.map_err(PostgresError::query(format!("reading table {table}")))?;
     futures::pin_mut!(stream);
@@ -463,7 +470,7 @@ mod tests {
         };
         let chunk = Chunk { table: 0, from_page: Some(4), to_page: None };
         assert_eq!(
-            copy_statement(&schema, &chunk),
+            copy_statement(&schema, &binary_columns(&schema), &chunk),
             "COPY (SELECT \"id\", \"Odd\"::text FROM ONLY \"s\".\"t\" WHERE ctid >= '(4,0)'::tid) TO STDOUT (FORMAT binary)"
         );
     }

@@ -142,23 +142,6 @@ pub enum ValueSource {
     Stream,
 }
 
-/// The Connect value of one column value under its schema (from [`column_schema`]).
-///
-/// A NULL in a NOT NULL column (as pgoutput sends the columns outside the replica identity of an
-/// old-row image) becomes the schema default or the type's fallback value; Debezium's
-/// `convertValue` applies that rule to every NULL in a NOT NULL column, so this does too. A
-/// caller converting many rows keeps a [`ColumnConverter`] (built without mappers for key fields).
-pub fn column_value(
-    table: &TableId,
-    column: &Column,
-    schema: &Schema,
-    value: &Value,
-    source: ValueSource,
-    config: &DebeziumConfig,
-) -> Result<ConnectValue, DebeziumError> {
-    ColumnConverter::new(table, column, config, true)?.convert(table, column, schema, value, source, config)
-}
-
 /// How one column's values become Connect values: its plan, metadata and column mapper, decided
 /// once per table version instead of for every value (the plan depends only on the column's type
 /// and the configuration).
@@ -190,8 +173,13 @@ impl ColumnConverter {
         Ok(ColumnConverter { plan, meta, rule })
     }
 
-    /// The Connect value of `value` (see [`column_value`]); `table`, `column` and `schema` must be
-    /// the ones the converter was built for.
+    /// The Connect value of one column value under its schema (from [`column_schema`] or
+    /// [`key_column_schema`]); `table`, `column` and `schema` must be the ones the converter was
+    /// built for.
+    ///
+    /// A NULL in a NOT NULL column (as pgoutput sends the columns outside the replica identity of
+    /// an old-row image) becomes the schema default or the type's fallback value; Debezium's
+    /// `convertValue` applies that rule to every NULL in a NOT NULL column, so this does too.
     pub fn convert(
         &self,
         table: &TableId,

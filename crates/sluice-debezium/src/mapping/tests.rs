@@ -25,6 +25,24 @@ fn table() -> TableId {
     TableId::new("public", "t")
 }
 
+/// A value column's Connect value in table [`table`], through a converter built for it.
+fn column_value(
+    column: &Column,
+    schema: &Schema,
+    value: &Value,
+    source: ValueSource,
+    config: &DebeziumConfig,
+) -> Result<ConnectValue, DebeziumError> {
+    ColumnConverter::new(&table(), column, config, true)?.convert(
+        &table(),
+        column,
+        schema,
+        value,
+        source,
+        config,
+    )
+}
+
 fn ty(oid: u32, modifier: i32, name: &str, kind: TypeKind) -> ColumnType {
     ColumnType::new(oid, modifier, name, kind)
 }
@@ -47,7 +65,7 @@ fn schema_of(c: &Column, cfg: &DebeziumConfig) -> Schema {
 
 fn value_of(c: &Column, v: Value, cfg: &DebeziumConfig) -> C {
     let s = schema_of(c, cfg);
-    column_value(&table(), c, &s, &v, ValueSource::Stream, cfg).unwrap()
+    column_value(c, &s, &v, ValueSource::Stream, cfg).unwrap()
 }
 
 fn numeric_mod(p: i32, s: i32) -> i32 {
@@ -194,7 +212,7 @@ fn timestamps_and_their_infinities() {
     assert_eq!(value_of(&ts, far.clone(), &nanos), C::Null);
     let req = required(timestamp(-1));
     let s = schema_of(&req, &nanos);
-    assert!(column_value(&table(), &req, &s, &far, ValueSource::Stream, &nanos).is_err());
+    assert!(column_value(&req, &s, &far, ValueSource::Stream, &nanos).is_err());
 
     let iso = config(&[("time.precision.mode", "isostring")]);
     assert_eq!(value_of(&ts, v.clone(), &iso), C::String("2016-11-04T13:51:30.123456Z".into()));
@@ -456,7 +474,7 @@ fn name_values_need_include_unknown_datatypes() {
     // Debezium's snapshot reads name columns through JDBC, as strings.
     let s = schema_of(&c, &cfg);
     assert_eq!(
-        column_value(&table(), &c, &s, &text("pg_class"), ValueSource::Snapshot, &cfg).unwrap(),
+        column_value(&c, &s, &text("pg_class"), ValueSource::Snapshot, &cfg).unwrap(),
         C::String("pg_class".into())
     );
     assert_eq!(
@@ -687,7 +705,7 @@ fn not_null_columns_fall_back_in_before_images() {
     let check = |c: Column, expected: C| {
         let s = schema_of(&c, &cfg);
         assert_eq!(
-            column_value(&table(), &c, &s, &Value::Null, ValueSource::Stream, &cfg).unwrap(),
+            column_value(&c, &s, &Value::Null, ValueSource::Stream, &cfg).unwrap(),
             expected,
             "{}",
             c.ty.name
@@ -709,14 +727,14 @@ fn not_null_columns_fall_back_in_before_images() {
     let c = required(numeric(10, 2));
     let s = schema_of(&c, &string);
     assert_eq!(
-        column_value(&table(), &c, &s, &Value::Null, ValueSource::Stream, &string).unwrap(),
+        column_value(&c, &s, &Value::Null, ValueSource::Stream, &string).unwrap(),
         C::String("0.00".into())
     );
     let iso = config(&[("interval.handling.mode", "string")]);
     let c = required(ty(1186, -1, "interval", TypeKind::Interval));
     let s = schema_of(&c, &iso);
     assert_eq!(
-        column_value(&table(), &c, &s, &Value::Null, ValueSource::Stream, &iso).unwrap(),
+        column_value(&c, &s, &Value::Null, ValueSource::Stream, &iso).unwrap(),
         C::String("P0Y0M0DT0H0M0S".into())
     );
 }
@@ -727,7 +745,7 @@ fn unchanged_toast_placeholders() {
     let ph = "__debezium_unavailable_value";
     let toast = |c: &Column, cfg: &DebeziumConfig| {
         let s = schema_of(c, cfg);
-        column_value(&table(), c, &s, &Value::UnchangedToast, ValueSource::Stream, cfg)
+        column_value(c, &s, &Value::UnchangedToast, ValueSource::Stream, cfg)
     };
     assert_eq!(toast(&nullable(text_ty()), &cfg).unwrap(), C::String(ph.into()));
     assert_eq!(toast(&nullable(ty(3802, -1, "jsonb", TypeKind::Jsonb)), &cfg).unwrap(), C::String(ph.into()));
@@ -779,27 +797,24 @@ fn column_mappers_mask_truncate_and_propagate() {
     let s = schema_of(&secret, &cfg);
     assert_eq!(s.parameter("masked"), Some("true"));
     assert_eq!(
-        column_value(&table(), &secret, &s, &text("hunter2"), ValueSource::Stream, &cfg).unwrap(),
+        column_value(&secret, &s, &text("hunter2"), ValueSource::Stream, &cfg).unwrap(),
         C::String("*****".into())
     );
     assert_eq!(
-        column_value(&table(), &secret, &s, &Value::Null, ValueSource::Stream, &cfg).unwrap(),
+        column_value(&secret, &s, &Value::Null, ValueSource::Stream, &cfg).unwrap(),
         C::String("*****".into())
     );
     // Non-string columns keep their value but still get the parameter.
     let n = column("n", int4(), true, None);
     let s = schema_of(&n, &cfg);
     assert_eq!(s.parameter("masked"), Some("true"));
-    assert_eq!(
-        column_value(&table(), &n, &s, &Value::Int32(4), ValueSource::Stream, &cfg).unwrap(),
-        C::Int32(4)
-    );
+    assert_eq!(column_value(&n, &s, &Value::Int32(4), ValueSource::Stream, &cfg).unwrap(), C::Int32(4));
 
     let note = column("note", text_ty(), true, None);
     let s = schema_of(&note, &cfg);
     assert_eq!(s.parameter("truncateLength"), Some("3"));
     assert_eq!(
-        column_value(&table(), &note, &s, &text("abcdef"), ValueSource::Stream, &cfg).unwrap(),
+        column_value(&note, &s, &text("abcdef"), ValueSource::Stream, &cfg).unwrap(),
         C::String("abc".into())
     );
     let short = column("short", varchar(2), true, None);
@@ -807,8 +822,7 @@ fn column_mappers_mask_truncate_and_propagate() {
     let data = column("data", ty(17, -1, "bytea", TypeKind::Bytea), true, None);
     let s = schema_of(&data, &cfg);
     assert_eq!(
-        column_value(&table(), &data, &s, &Value::Bytes(vec![1, 2, 3, 4]), ValueSource::Stream, &cfg)
-            .unwrap(),
+        column_value(&data, &s, &Value::Bytes(vec![1, 2, 3, 4]), ValueSource::Stream, &cfg).unwrap(),
         C::Bytes(vec![1, 2, 3])
     );
 
@@ -916,7 +930,7 @@ fn mismatched_values_never_panic() {
             let c = column("c", t.clone(), nullable_flag, Some("garbage("));
             let s = schema_of(&c, &cfg);
             for v in &values {
-                let _ = column_value(&table(), &c, &s, v, ValueSource::Stream, &cfg);
+                let _ = column_value(&c, &s, v, ValueSource::Stream, &cfg);
             }
         }
     }
@@ -1048,7 +1062,7 @@ fn no_input_panics_across_types_and_modes() {
         } else {
             v
         };
-        let _ = column_value(&table(), &c, &s, &v, ValueSource::Stream, cfg);
+        let _ = column_value(&c, &s, &v, ValueSource::Stream, cfg);
     }
 }
 
@@ -1069,7 +1083,7 @@ fn key_fields_skip_column_mappers() {
     );
     let vs = column_schema(&table(), &id, &cfg).unwrap().unwrap();
     assert_eq!(
-        column_value(&table(), &id, &vs, &text("abc"), ValueSource::Stream, &cfg).unwrap(),
+        column_value(&id, &vs, &text("abc"), ValueSource::Stream, &cfg).unwrap(),
         C::String("****".into())
     );
 }
