@@ -28,9 +28,6 @@
 //!
 //! The rows of the table afterwards are those delta-rs' MERGE leaves (the benchmark compares both
 //! tables column by column); updated rows move to the end of their range.
-//!
-//! The blind append of rows whose keys the table cannot hold ([`append`]) takes the same writer and
-//! commit route, without delta-rs' DataFusion write plan.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -56,7 +53,7 @@ use deltalake::parquet::basic::{Compression, Encoding, EncodingMask};
 use deltalake::parquet::errors::ParquetError;
 use deltalake::parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use deltalake::parquet::file::properties::WriterProperties;
-use deltalake::protocol::{DeltaOperation, MergePredicate, SaveMode};
+use deltalake::protocol::{DeltaOperation, MergePredicate};
 use deltalake::table::state::DeltaTableState;
 use deltalake::writer::{DeltaWriter as _, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError, ObjectStore, Path};
@@ -278,47 +275,6 @@ pub(crate) async fn merge(
         .map_err(|e| DeltaError::delta(name, "committing the merge", e))?;
     counts.committed = true;
     Ok(counts)
-}
-
-/// Appends `rows` (already conformed to the table's schema) as new files in one commit carrying
-/// `props`: the blind write of keys the table cannot hold yet (an empty table, an initial
-/// snapshot). delta-rs' `write` plans the same append through DataFusion, which on the append
-/// benchmark cost about twice the time of writing the files (see `crates/sluice-bench/profile.md`);
-/// here the rows go straight to delta-rs' `RecordBatchWriter`, as the rewrite's inserts do. Only
-/// for tables [`supports`] accepts. Returns whether a commit was made (false for no rows).
-pub(crate) async fn append(
-    table: &DeltaTable,
-    name: &str,
-    rows: RecordBatch,
-    props: CommitProperties,
-) -> Result<bool, DeltaError> {
-    if rows.num_rows() == 0 {
-        return Ok(false);
-    }
-    let snapshot = table.snapshot().map_err(|e| DeltaError::delta(name, "reading the table state", e))?;
-    let write_err = |e| DeltaError::delta(name, "writing the appended rows", e);
-    let mut writer = RecordBatchWriter::for_table(table).map_err(write_err)?;
-    let (count, width) = (rows.num_rows(), rows.num_columns());
-    writer.write(rows).await.map_err(write_err)?;
-    let adds = writer.flush().await.map_err(write_err)?;
-    let bytes: i64 = adds.iter().map(|a| a.size).sum();
-    let metrics = serde_json::json!({
-        "numFiles": adds.len(),
-        "numOutputRows": count,
-        "numOutputBytes": bytes,
-        "numOutputColumns": width,
-    });
-    let props = props.with_metadata([
-        ("readVersion".to_owned(), serde_json::Value::from(snapshot.version())),
-        ("operationMetrics".to_owned(), metrics),
-    ]);
-    let operation = DeltaOperation::Write { mode: SaveMode::Append, partition_by: None, predicate: None };
-    CommitBuilder::from(props)
-        .with_actions(adds.into_iter().map(Action::Add).collect())
-        .build(Some(snapshot as &dyn TableReference), table.log_store(), operation)
-        .await
-        .map_err(|e| DeltaError::delta(name, "committing the append", e))?;
-    Ok(true)
 }
 
 /// The rewrite tasks: each touched file split into ranges of about [`PART_ROWS`] rows (one when
@@ -1053,33 +1009,6 @@ mod tests {
         assert_eq!(after.len(), 2, "the two touched small files and the inserts make one file");
         let commit = ours.history(Some(1)).try_collect::<Vec<_>>().await.unwrap();
         assert_eq!(commit[0].operation.as_deref(), Some("MERGE"));
-    }
-
-    #[tokio::test]
-    async fn an_append_adds_the_rows_in_one_write_commit_and_no_rows_commit_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut t = table(dir.path(), &people_columns(), vec![people(1..=3, "a")]).await;
-        let version = t.version().unwrap();
-        let schema = schema_of(&t);
-        let rows_of = |b: RecordBatch| RecordBatch::try_new(schema.clone(), b.columns().to_vec()).unwrap();
-        let props = CommitProperties::default()
-            .with_application_transaction(deltalake::kernel::Transaction::new(APP, 7));
-        assert!(append(&t, "test.public.t", rows_of(people(4..=6, "b")), props).await.unwrap());
-        t.update_state().await.unwrap();
-        assert_eq!(t.version(), Some(version + 1), "one commit");
-        assert_eq!(txn(&t).await, Some(7), "the txn is in the append's commit");
-        let all = rows(&t).await;
-        assert_eq!(all.len(), 6);
-        assert!(all.contains(&vec!["5".into(), "b5".into(), "r".into()]));
-        let commit = t.history(Some(1)).try_collect::<Vec<_>>().await.unwrap();
-        assert_eq!(commit[0].operation.as_deref(), Some("WRITE"));
-        let metrics = commit[0].info.get("operationMetrics").expect("metrics");
-        assert_eq!(metrics["numOutputRows"], serde_json::json!(3));
-
-        let none = rows_of(people(1..=3, "c").slice(0, 0));
-        assert!(!append(&t, "test.public.t", none, CommitProperties::default()).await.unwrap());
-        t.update_state().await.unwrap();
-        assert_eq!(t.version(), Some(version + 1), "no rows, no commit");
     }
 
     #[tokio::test]

@@ -8,9 +8,7 @@
 //!   batch's upserts (`SaveMode::Overwrite`); with no upserts, a DELETE of every row;
 //! * **append** (`SaveMode::Append`, no read of the target) when no key of the batch can exist in the
 //!   table: the table has no files, or the caller says so (`keys_are_new`, e.g. an initial snapshot).
-//!   Deletes are dropped and keep-target columns are null. On the tables the `rewrite` module
-//!   covers, the rows go straight to delta-rs' `RecordBatchWriter` and one `WRITE` commit
-//!   ([`crate::rewrite`]'s `append`, about three times as fast); on others, delta-rs' `write`;
+//!   Deletes are dropped and keep-target columns are null;
 //! * otherwise **one MERGE** on the key columns: `WHEN MATCHED AND s._op = 'd' THEN DELETE`,
 //!   `WHEN MATCHED AND s._op <> 'd' THEN UPDATE` (every source column; a keep-target column as
 //!   `CASE WHEN s.<flag> THEN t.<col> ELSE s.<col> END`), `WHEN NOT MATCHED AND s._op <> 'd' THEN
@@ -359,31 +357,20 @@ impl TableWriter {
             Some(_) if blind && upserts == 0 => {}
             Some(b) if blind => {
                 let rows = conform(&self.name, &b.upserts_only(&self.name)?, &target, true)?;
-                let snapshot = self
-                    .table
-                    .snapshot()
-                    .map_err(|e| DeltaError::delta(&self.name, "reading the table state", e))?;
-                if changes.truncate().is_none() && rewrite::supports(snapshot) {
-                    if rewrite::append(&self.table, &self.name, rows, props()).await? {
-                        self.reload().await?;
-                    }
-                    applied.path = ApplyPath::Append;
+                let (mode, path) = if changes.truncate().is_some() {
+                    (SaveMode::Overwrite, ApplyPath::Overwrite)
                 } else {
-                    let (mode, path) = if changes.truncate().is_some() {
-                        (SaveMode::Overwrite, ApplyPath::Overwrite)
-                    } else {
-                        (SaveMode::Append, ApplyPath::Append)
-                    };
-                    self.table = self
-                        .table
-                        .clone()
-                        .write(vec![rows])
-                        .with_save_mode(mode)
-                        .with_commit_properties(props())
-                        .await
-                        .map_err(|e| DeltaError::delta(&self.name, "writing the batch", e))?;
-                    applied.path = path;
-                }
+                    (SaveMode::Append, ApplyPath::Append)
+                };
+                self.table = self
+                    .table
+                    .clone()
+                    .write(vec![rows])
+                    .with_save_mode(mode)
+                    .with_commit_properties(props())
+                    .await
+                    .map_err(|e| DeltaError::delta(&self.name, "writing the batch", e))?;
+                applied.path = path;
                 applied.inserted = upserts;
             }
             Some(b) => {
