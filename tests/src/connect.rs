@@ -346,30 +346,7 @@ impl Drop for KafkaConnectStandalone {
 
 /// A Java `.properties` file (read as UTF-8 by `Utils.loadProps`).
 fn properties_text(props: &BTreeMap<String, String>) -> String {
-    let mut out = String::from("# written by sluice_tests::connect\n");
-    for (k, v) in props {
-        escape(k, &mut out);
-        out.push('=');
-        escape(v, &mut out);
-        out.push('\n');
-    }
-    out
-}
-
-fn escape(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            ' ' | '=' | ':' | '#' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
+    crate::oracle::properties_text("written by sluice_tests::connect", props)
 }
 
 #[cfg(test)]

@@ -156,8 +156,24 @@ pub fn java_command(class: &str) -> Result<Command> {
     Ok(cmd)
 }
 
+/// The text of a Java `.properties` file (read as UTF-8): a `# <comment>` line, then one escaped
+/// `key=value` line per property.
+pub fn properties_text<K: AsRef<str>, V: AsRef<str>>(
+    comment: &str,
+    props: impl IntoIterator<Item = (K, V)>,
+) -> String {
+    let mut text = format!("# {comment}\n");
+    for (k, v) in props {
+        properties_escape(k.as_ref(), &mut text);
+        text.push('=');
+        properties_escape(v.as_ref(), &mut text);
+        text.push('\n');
+    }
+    text
+}
+
 /// Escapes a key or value for a Java `.properties` file (read as UTF-8).
-pub fn properties_escape(s: &str, out: &mut String) {
+fn properties_escape(s: &str, out: &mut String) {
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -197,13 +213,7 @@ impl DebeziumOracle {
         for (k, v) in DEFAULT_PROPERTIES {
             all.entry((*k).to_owned()).or_insert_with(|| (*v).to_owned());
         }
-        let mut text = String::from("# written by sluice_tests::oracle\n");
-        for (k, v) in &all {
-            properties_escape(k, &mut text);
-            text.push('=');
-            properties_escape(v, &mut text);
-            text.push('\n');
-        }
+        let text = properties_text("written by sluice_tests::oracle", &all);
         let props_file = dir.path().join("connector.properties");
         std::fs::write(&props_file, text)?;
         let stderr = std::fs::File::create(dir.path().join("stderr.log"))?;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
-use sluice_tests::oracle::properties_escape;
+use sluice_tests::oracle::properties_text;
 
 use crate::database::BenchDb;
 use crate::measure::{self, Measured};
@@ -68,7 +68,7 @@ pub(crate) async fn run(job: &DebeziumJob<'_>) -> Result<DebeziumRun> {
     let home = tokio::task::spawn_blocking(home).await??;
     let dir = tempfile::Builder::new().prefix("sluice-bench-debezium-").tempdir()?;
     let props_file = dir.path().join("connector.properties");
-    std::fs::write(&props_file, properties_file(&properties(job)))?;
+    std::fs::write(&props_file, properties_text("written by sluice-bench", &properties(job)))?;
     let (program, args) = command(&home, &props_file, job);
     let measured = measure::measured(&program, &args, &[]).await.context("running Debezium")?;
     let (events, busy) = check_result(job, &measured.stdout)
@@ -146,18 +146,6 @@ fn properties(job: &DebeziumJob<'_>) -> BTreeMap<&'static str, String> {
     set("value.converter.class", "io.confluent.connect.avro.AvroConverter");
     set("value.converter.schema.registry.url", job.registry_url);
     p
-}
-
-/// A Java `.properties` file (read as UTF-8) holding `props`.
-fn properties_file(props: &BTreeMap<&'static str, String>) -> String {
-    let mut text = String::from("# written by sluice-bench\n");
-    for (k, v) in props {
-        properties_escape(k, &mut text);
-        text.push('=');
-        properties_escape(v, &mut text);
-        text.push('\n');
-    }
-    text
 }
 
 /// `java -cp <home>/libs/*:<home>/bench-classes DebeziumBench <props> <expected> <timeout_s> <all|r>`.
@@ -254,7 +242,7 @@ mod tests {
         let home = tokio::task::spawn_blocking(home).await??;
         let dir = tempfile::tempdir()?;
         let props_file = dir.path().join("connector.properties");
-        std::fs::write(&props_file, properties_file(&properties(job)))?;
+        std::fs::write(&props_file, properties_text("written by sluice-bench", &properties(job)))?;
         let (program, args) = command(&home, &props_file, job);
         eprintln!("running {} {}", program.display(), args.join(" "));
         let usage_file = dir.path().join("usage.json");
