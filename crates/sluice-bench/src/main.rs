@@ -16,6 +16,7 @@ mod latency;
 mod machine;
 mod measure;
 mod merge;
+mod records;
 mod registry;
 mod report;
 mod snapshot;
@@ -56,6 +57,8 @@ enum Command {
     Latency,
     /// The Delta merge applier against Python deltalake, and append against plain Parquet.
     Merge,
+    /// Per-row CPU of record building and Avro encoding alone, in process (for profiling).
+    Records(records::RecordsArgs),
     /// (internal) Runs a command and records its CPU time and peak RSS.
     #[command(hide = true)]
     Measure {
@@ -110,6 +113,7 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Consume(args) => consume::run(args).await?,
         Command::MergeChild { spec } => merge::child(&spec).await?,
+        Command::Records(args) => records::run(&args)?,
         Command::Measure { .. } => unreachable!("handled before the runtime starts"),
         Command::Streaming => drop(streaming::run(&options).await?),
         Command::Snapshot => drop(snapshot::run(&options).await?),

@@ -207,6 +207,42 @@ fn magnitude_bytes(digits: &str) -> Vec<u8> {
     out
 }
 
+/// The unscaled value of `d` at exactly `scale`, as [`BigDec::with_scale_exact`] followed by
+/// [`BigDec::unscaled_bytes`] gives it, computed in an `i128` without the digit strings: the
+/// common case of every fixed-scale `numeric(p,s)` value, once per row. `None` when the value is
+/// not representable that way (more than 36 digits, or non-zero digits beyond `scale`); the
+/// caller then takes the general path, which decides those cases.
+pub(crate) fn unscaled_bytes_at_scale(d: &Decimal, scale: i32) -> Option<Vec<u8>> {
+    let text = d.as_str();
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let target = usize::try_from(scale).ok()?;
+    // Digits past the target scale must be zeros (an exact rescale), and are not accumulated.
+    let (kept_frac, dropped) = frac.split_at(frac.len().min(target));
+    if !dropped.bytes().all(|b| b == b'0') || int.len() + target > 36 {
+        return None;
+    }
+    let mut unscaled: i128 = 0;
+    for b in int.bytes().chain(kept_frac.bytes()) {
+        unscaled = unscaled * 10 + i128::from(b.checked_sub(b'0').filter(|v| *v < 10)?);
+    }
+    for _ in kept_frac.len()..target {
+        unscaled *= 10;
+    }
+    if negative {
+        unscaled = -unscaled;
+    }
+    let bytes = unscaled.to_be_bytes();
+    let redundant = bytes
+        .windows(2)
+        .take_while(|w| (w[0] == 0x00 && w[1] & 0x80 == 0) || (w[0] == 0xff && w[1] & 0x80 != 0))
+        .count();
+    Some(bytes[redundant..].to_vec())
+}
+
 fn twos_complement(negative: bool, magnitude: &[u8]) -> Vec<u8> {
     if magnitude.is_empty() {
         return vec![0];
@@ -242,6 +278,53 @@ mod tests {
 
     fn dec(s: &str) -> BigDec {
         BigDec::parse_java(s).unwrap()
+    }
+
+    #[test]
+    fn the_i128_path_agrees_with_the_digit_path() {
+        let mut texts: Vec<String> = [
+            "0",
+            "-0.00",
+            "12.345",
+            "128",
+            "-128",
+            "-1",
+            "-256",
+            "-129",
+            "0.5",
+            "-0.005",
+            "99999999.99",
+            "170141183460469231731687303715884105727",
+            "123456789012345678901234567890.123456",
+            "-123456789012345678901234567890.12345",
+            "7.000",
+            "7.001",
+            "1e5",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let int = x % 10_u64.pow((x >> 60) as u32 % 19);
+            let frac = (x >> 20) % 10_000;
+            let sign = if x & 1 == 1 { "-" } else { "" };
+            texts.push(format!("{sign}{int}.{frac:0width$}", width = ((x >> 40) % 5) as usize));
+        }
+        for text in &texts {
+            let Ok(d) = Decimal::parse(text) else { continue };
+            for scale in 0..8 {
+                let general = BigDec::from_decimal(&d).with_scale_exact(scale).map(|b| b.unscaled_bytes());
+                if let Some(fast) = unscaled_bytes_at_scale(&d, scale) {
+                    assert_eq!(Some(fast), general, "{text} at scale {scale}");
+                } else {
+                    assert!(general.is_none() || d.as_str().len() > 30, "{text} at scale {scale} fell back");
+                }
+            }
+        }
     }
 
     #[test]

@@ -563,7 +563,18 @@ impl Plan {
             (Plan::Float32, Value::Float32(v)) => ok(C::Float32(*v)),
             (Plan::Float64, Value::Float64(v)) => ok(C::Float64(*v)),
             (Plan::Numeric { mode, .. }, Value::Numeric(n)) => match n {
-                Numeric::Finite(d) => self.convert_decimal(&BigDec::from_decimal(d)),
+                Numeric::Finite(d) => match (mode, self) {
+                    (DecimalMode::Precise, Plan::Numeric { meta, .. })
+                        if meta.length != meta::VARIABLE_SCALE_DECIMAL_LENGTH
+                            && !meta.is_variable_scale_decimal() =>
+                    {
+                        match decimal::unscaled_bytes_at_scale(d, meta.scale) {
+                            Some(bytes) => ok(C::Bytes(bytes)),
+                            None => self.convert_decimal(&BigDec::from_decimal(d)),
+                        }
+                    }
+                    _ => self.convert_decimal(&BigDec::from_decimal(d)),
+                },
                 special => match mode {
                     DecimalMode::Precise => Outcome::Thrown(
                         "NaN and infinities have no Decimal form in decimal.handling.mode=precise".to_owned(),

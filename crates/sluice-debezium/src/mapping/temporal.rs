@@ -56,8 +56,7 @@ pub(crate) fn push_padded(out: &mut String, v: u64, width: usize) {
         }
     }
     let start = i.min(digits.len().saturating_sub(width));
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+    out.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 fn push_local_date(out: &mut String, days: i64) {
