@@ -44,6 +44,15 @@ pub(crate) fn julian_shift(micros: i64) -> i64 {
 /// Appends `v` in decimal, zero-padded to at least `width` digits. These strings are written for
 /// every temporal value of every event, so they avoid the formatting machinery.
 pub(crate) fn push_padded(out: &mut String, v: u64, width: usize) {
+    // Months, days, hours, minutes and seconds: one slice of a table, no per-digit work.
+    const PAIRS: &str = "00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+                         40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+                         8081828384858687888990919293949596979899";
+    if width == 2 && v < 100 {
+        let i = 2 * v as usize;
+        out.push_str(&PAIRS[i..i + 2]);
+        return;
+    }
     let mut digits = [b'0'; 20];
     let mut n = v;
     let mut i = digits.len();
@@ -209,6 +218,17 @@ impl IntervalFields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padded_digits_match_the_formatter() {
+        for (v, width) in
+            [(0, 2), (7, 2), (59, 2), (99, 2), (100, 2), (5, 4), (2026, 4), (12345, 4), (42, 9), (0, 1)]
+        {
+            let mut out = String::new();
+            push_padded(&mut out, v, width);
+            assert_eq!(out, format!("{v:0width$}"), "{v} at width {width}");
+        }
+    }
 
     #[test]
     fn dates_and_times_format_like_java_time() {
