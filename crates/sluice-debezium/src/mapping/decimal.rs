@@ -235,12 +235,7 @@ pub(crate) fn unscaled_bytes_at_scale(d: &Decimal, scale: i32) -> Option<Vec<u8>
     if negative {
         unscaled = -unscaled;
     }
-    let bytes = unscaled.to_be_bytes();
-    let redundant = bytes
-        .windows(2)
-        .take_while(|w| (w[0] == 0x00 && w[1] & 0x80 == 0) || (w[0] == 0xff && w[1] & 0x80 != 0))
-        .count();
-    Some(bytes[redundant..].to_vec())
+    Some(crate::avro::minimal_decimal(&unscaled.to_be_bytes()).to_vec())
 }
 
 fn twos_complement(negative: bool, magnitude: &[u8]) -> Vec<u8> {
