@@ -562,19 +562,18 @@ impl Plan {
             (Plan::Int64, Value::Int64(v)) => ok(C::Int64(*v)),
             (Plan::Float32, Value::Float32(v)) => ok(C::Float32(*v)),
             (Plan::Float64, Value::Float64(v)) => ok(C::Float64(*v)),
-            (Plan::Numeric { mode, .. }, Value::Numeric(n)) => match n {
-                Numeric::Finite(d) => match (mode, self) {
-                    (DecimalMode::Precise, Plan::Numeric { meta, .. })
-                        if meta.length != meta::VARIABLE_SCALE_DECIMAL_LENGTH
-                            && !meta.is_variable_scale_decimal() =>
-                    {
-                        match decimal::unscaled_bytes_at_scale(d, meta.scale) {
-                            Some(bytes) => ok(C::Bytes(bytes)),
-                            None => self.convert_decimal(&BigDec::from_decimal(d)),
-                        }
+            (Plan::Numeric { mode, meta }, Value::Numeric(n)) => match n {
+                Numeric::Finite(d) => {
+                    // A fixed scale in precise mode is the common case: the i128 path, falling
+                    // back to the digit path for what it cannot decide.
+                    let fixed_scale = *mode == DecimalMode::Precise
+                        && meta.length != meta::VARIABLE_SCALE_DECIMAL_LENGTH
+                        && !meta.is_variable_scale_decimal();
+                    match fixed_scale.then(|| decimal::unscaled_bytes_at_scale(d, meta.scale)).flatten() {
+                        Some(bytes) => ok(C::Bytes(bytes)),
+                        None => self.convert_decimal(&BigDec::from_decimal(d)),
                     }
-                    _ => self.convert_decimal(&BigDec::from_decimal(d)),
-                },
+                }
                 special => match mode {
                     DecimalMode::Precise => Outcome::Thrown(
                         "NaN and infinities have no Decimal form in decimal.handling.mode=precise".to_owned(),
