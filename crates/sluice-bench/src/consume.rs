@@ -167,21 +167,22 @@ pub(crate) struct Consumed {
 pub(crate) async fn run(args: ConsumeArgs) -> Result<()> {
     let props = args.properties()?;
     let deadline = Duration::from_secs(args.timeout_s);
-    let consumed =
-        match args.sink {
-            // A spawned task on the runtime's workers, as the server runs its pipelines, not the
-            // main thread: the reader then wakes its consumer on the same worker where it can,
-            // instead of across threads for every small transaction.
-            Sink::Null => {
-                let (props, args) = (props.clone(), args.clone());
-                let task = sluice_core::task::spawn_named("bench-null-sink", async move {
-                    null_sink(&props, &args).await
-                });
-                tokio::time::timeout(deadline, async { task.await.context("the null sink task")? }).await
-            }
-            Sink::Kafka => tokio::time::timeout(deadline, kafka_sink(&props, &args)).await,
+    let consumed = match args.sink {
+        // A spawned task on the runtime's workers, as the server runs its pipelines, not the main
+        // thread: the reader then wakes its consumer on the same worker where it can, instead of
+        // across threads for every small transaction. The deadline is inside the task, so the
+        // task ends with it.
+        Sink::Null => {
+            let (props, args) = (props.clone(), args.clone());
+            sluice_core::task::spawn_named("bench-null-sink", async move {
+                tokio::time::timeout(deadline, null_sink(&props, &args)).await
+            })
+            .await
+            .context("the null sink task")?
         }
-        .with_context(|| format!("not all {} events arrived within {deadline:?}", args.expected))??;
+        Sink::Kafka => tokio::time::timeout(deadline, kafka_sink(&props, &args)).await,
+    }
+    .with_context(|| format!("not all {} events arrived within {deadline:?}", args.expected))??;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", serde_json::to_string(&consumed)?)?;
     Ok(())
