@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde_json::Value;
 use sluice_core::{SourceEvent, Timestamp};
 use sluice_debezium::DebeziumConfig;
+use sluice_debezium::avro;
 use sluice_debezium::json;
 use sluice_debezium::record::{Record, RecordBuilder};
 use sluice_postgres::PostgresSourceConfig;
@@ -318,7 +319,10 @@ fn run_sluice(
     let sink = collected.clone();
     let task = tokio::spawn(async move {
         let mut handle = reader::spawn(source, None, cancel.clone());
-        let mut builder = RecordBuilder::new(records);
+        let mut builder = RecordBuilder::new(records.clone());
+        // The direct path (what the publisher takes for reads and inserts under Avro converters)
+        // runs beside it on the same events and must write the general path's bytes.
+        let mut direct = RecordBuilder::new(records).with_context_headers(builder.context_headers().clone());
         let mut out = Vec::new();
         while let Some(event) = handle.events.recv().await {
             match &event {
@@ -331,12 +335,40 @@ fn run_sluice(
                     as i64,
             );
             builder.on_event(&event, now, &mut out).expect("sluice builds records");
+            check_direct_row(&mut direct, &event, now, &out);
             let mut sink = sink.lock().unwrap();
             sink.extend(out.drain(..).map(|r| Comparable::from_sluice(&r)));
         }
         let _ = handle.task.await;
     });
     (collected, task)
+}
+
+/// Feeds `event` to the direct path's builder: a direct row must encode to the Avro bytes of the
+/// one record the general path built; any other event must give the general path's records.
+fn check_direct_row(direct: &mut RecordBuilder, event: &SourceEvent, now: Timestamp, expected: &[Record]) {
+    let Some(row) = direct.direct_row(event, now).expect("the direct path takes the event") else {
+        let mut got = Vec::new();
+        direct.on_event(event, now, &mut got).expect("sluice builds records");
+        assert_eq!(got, expected, "the direct path's builder fell out of step on {event:?}");
+        return;
+    };
+    let [record] = expected else { panic!("a direct row for {} records: {event:?}", expected.len()) };
+    let (mut key, mut want_key) = (Vec::new(), Vec::new());
+    assert_eq!(row.write_key(&mut key).expect("direct key"), record.key.is_some());
+    if let (Some(schema), Some(k)) = (&record.key_schema, &record.key) {
+        avro::encode(schema, k, &mut want_key).expect("general key");
+    }
+    assert_eq!(key, want_key, "direct key bytes of {} differ", record.topic);
+    let (mut value, mut want_value) = (Vec::new(), Vec::new());
+    row.write_value(&mut value).expect("direct value");
+    let (Some(schema), Some(v)) = (&record.value_schema, &record.value) else {
+        panic!("a direct row for a tombstone")
+    };
+    avro::encode(schema, v, &mut want_value).expect("general value");
+    assert_eq!(value, want_value, "direct value bytes of {} differ", record.topic);
+    assert_eq!(row.topic(), record.topic);
+    assert_eq!(&**row.headers(), &*record.headers);
 }
 
 /// The workload both connectors observe after their snapshots.

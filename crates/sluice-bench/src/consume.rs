@@ -204,14 +204,25 @@ async fn null_sink(props: &BTreeMap<String, String>, args: &ConsumeArgs) -> Resu
     let mut events = 0u64;
     let mut bytes = 0usize;
     let mut busy = None;
+    let direct = serializer.writes_direct_rows();
     while let Some(event) = handle.events.recv().await {
-        records.clear();
-        builder.on_event(&event, Timestamp::now(), &mut records)?;
-        for record in &records {
-            let serialized = serializer.serialize(record).await?;
-            if let Some(value) = serialized.value {
-                bytes += value.len() + serialized.key.map_or(0, <[u8]>::len);
-                events += 1;
+        // As the publisher does: snapshot reads and inserts straight to Avro, the rest through
+        // the records the builder makes.
+        let now = Timestamp::now();
+        let row = if direct { builder.direct_row(&event, now)? } else { None };
+        if let Some(row) = row {
+            let serialized = serializer.serialize_direct(&row).await?;
+            bytes += serialized.value.map_or(0, <[u8]>::len) + serialized.key.map_or(0, <[u8]>::len);
+            events += 1;
+        } else {
+            records.clear();
+            builder.on_event(&event, now, &mut records)?;
+            for record in &records {
+                let serialized = serializer.serialize(record).await?;
+                if let Some(value) = serialized.value {
+                    bytes += value.len() + serialized.key.map_or(0, <[u8]>::len);
+                    events += 1;
+                }
             }
         }
         if let sluice_core::SourceEvent::Commit(c) = &event {

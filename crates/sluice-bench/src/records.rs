@@ -2,8 +2,10 @@
 //! key and value for rows shaped like the snapshot and streaming tables, with no database,
 //! channel or registry. The whole pipeline is too noisy on a shared 2-core machine to tell a 5%
 //! change from chance; this loop runs on one thread over the same rows every time, so its CPU per
-//! row is what a change to record building or encoding saves. Used for profiling
-//! (`perf record sluice-bench records`), not part of `all`.
+//! row is what a change to record building or encoding saves. Each shape runs both ways the
+//! pipelines take: the general path (records, then the Avro encoder over their value trees) and
+//! the direct path (`RecordBuilder::direct_row`, which writes the same bytes without the tree).
+//! Used for profiling (`perf record sluice-bench records`), not part of `all`.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -26,6 +28,9 @@ pub(crate) struct RecordsArgs {
     /// Passes over the rows; the fastest is reported.
     #[arg(long, default_value_t = 5)]
     passes: usize,
+    /// Only the direct path (for profiling it alone).
+    #[arg(long)]
+    direct_only: bool,
 }
 
 /// The benchmark tables' columns after `id bigint`: the types `streaming::columns` cycles through.
@@ -133,9 +138,10 @@ fn events(columns: usize, rows: usize, op: Op) -> Result<Vec<SourceEvent>> {
         .collect()
 }
 
-/// One pass: every event built into records, every record's key and value Avro-encoded.
-/// Returns the encoded bytes (so nothing is optimized away).
-fn pass(config: &DebeziumConfig, events: &[SourceEvent], op: Op) -> Result<usize> {
+/// One pass: every event built into records, every record's key and value Avro-encoded, through
+/// the direct path where `direct` and the event allows. Returns the encoded bytes (so nothing is
+/// optimized away).
+fn pass(config: &DebeziumConfig, events: &[SourceEvent], op: Op, direct: bool) -> Result<usize> {
     let mut builder = RecordBuilder::new(config.clone());
     if op != Op::Read {
         builder.on_event(
@@ -153,8 +159,17 @@ fn pass(config: &DebeziumConfig, events: &[SourceEvent], op: Op) -> Result<usize
     let (mut key, mut value) = (Vec::with_capacity(256), Vec::with_capacity(1024));
     let mut bytes = 0;
     for event in events {
+        let now = Timestamp::now();
+        if direct && let Some(row) = builder.direct_row(event, now)? {
+            key.clear();
+            value.clear();
+            row.write_key(&mut key)?;
+            row.write_value(&mut value)?;
+            bytes += key.len() + value.len();
+            continue;
+        }
         records.clear();
-        builder.on_event(event, Timestamp::now(), &mut records)?;
+        builder.on_event(event, now, &mut records)?;
         for record in &records {
             key.clear();
             value.clear();
@@ -181,7 +196,7 @@ pub(crate) fn run(args: &RecordsArgs) -> Result<()> {
     )
     .context("the benchmark's Debezium config")?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<28} {:>10} {:>12}", "workload", "ns/row", "bytes/row")?;
+    writeln!(out, "{:<28} {:>14} {:>14} {:>12}", "workload", "general ns/row", "direct ns/row", "bytes/row")?;
     for (label, columns, op) in [
         ("snapshot read, 5 cols", 5, Op::Read),
         ("streamed insert, 5 cols", 5, Op::Create),
@@ -189,18 +204,30 @@ pub(crate) fn run(args: &RecordsArgs) -> Result<()> {
         ("streamed insert, 20 cols", 20, Op::Create),
     ] {
         let events = events(columns, args.rows, op)?;
-        let mut best = f64::INFINITY;
-        let mut bytes = 0;
+        let mut best = [f64::INFINITY; 2];
+        let mut bytes = [0; 2];
+        // Interleaved passes, so both paths see the same machine.
         for _ in 0..args.passes.max(1) {
-            let started = Instant::now();
-            bytes = pass(&config, &events, op)?;
-            best = best.min(started.elapsed().as_secs_f64());
+            for (i, direct) in [false, true].into_iter().enumerate() {
+                if args.direct_only && !direct {
+                    continue;
+                }
+                let started = Instant::now();
+                bytes[i] = pass(&config, &events, op, direct)?;
+                best[i] = best[i].min(started.elapsed().as_secs_f64());
+            }
         }
+        if !args.direct_only && bytes[0] != bytes[1] {
+            anyhow::bail!("{label}: the direct path wrote {} bytes, the general path {}", bytes[1], bytes[0]);
+        }
+        let ns =
+            |s: f64| if s.is_finite() { format!("{:.0}", s * 1e9 / args.rows as f64) } else { "-".into() };
         writeln!(
             out,
-            "{label:<28} {:>10.0} {:>12.1}",
-            best * 1e9 / args.rows as f64,
-            bytes as f64 / args.rows as f64
+            "{label:<28} {:>14} {:>14} {:>12.1}",
+            ns(best[0]),
+            ns(best[1]),
+            bytes[1] as f64 / args.rows as f64
         )?;
     }
     Ok(())

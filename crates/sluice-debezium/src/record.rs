@@ -48,6 +48,10 @@ use crate::mapping::ValueSource;
 use crate::naming::{self, NameAdjuster};
 use crate::transaction::TransactionTracker;
 
+mod direct;
+
+pub use direct::DirectRow;
+
 /// Header carrying the new key on the delete half of a key change.
 pub const NEW_KEY_HEADER: &str = "__debezium.newkey";
 /// Header carrying the old key on the create half of a key change.
@@ -239,6 +243,8 @@ pub struct RecordBuilder {
     /// When the last heartbeat was due (µs); the timer starts with the first event, as Debezium's
     /// starts with the task.
     last_heartbeat_us: Option<i64>,
+    /// The `source` block of the last [`DirectRow`], reused while its inputs stay the same.
+    direct_source: direct::SourceCache,
 }
 
 impl RecordBuilder {
@@ -259,6 +265,7 @@ impl RecordBuilder {
             last_position: SourcePosition::default(),
             messages: OnceLock::new(),
             last_heartbeat_us: None,
+            direct_source: direct::SourceCache::default(),
         }
         .with_cached_context_headers()
     }
@@ -384,6 +391,83 @@ impl RecordBuilder {
             self.heartbeat_due(now, out);
         }
         result
+    }
+
+    /// The record of `event` ready to be written straight to Avro ([`DirectRow`]) when it is a
+    /// snapshot read, or an insert while `provide.transaction.metadata` is off and `c` is not a
+    /// skipped operation: the records most of a pipeline's traffic is made of. The builder's state
+    /// then moves past the event as [`RecordBuilder::on_event`] would move it. `None` for every
+    /// other event, leaving the builder as it was: hand the event to `on_event`.
+    pub fn direct_row<'a>(
+        &'a mut self,
+        event: &'a SourceEvent,
+        now: Timestamp,
+    ) -> Result<Option<DirectRow<'a>>, DebeziumError> {
+        let SourceEvent::Change(e) = event else { return Ok(None) };
+        let Change::Row { op, table, after: Some(row), .. } = &e.change else { return Ok(None) };
+        let op = *op;
+        match op {
+            Op::Read => {}
+            Op::Create if !self.tx_metadata() && !self.skipped(Op::Create) => {}
+            _ => return Ok(None),
+        }
+        // The state `on_change` keeps (a read is never transactional; an insert's transaction
+        // metadata is off here).
+        let transactional = self.in_transaction && e.source.snapshot.is_none();
+        if let Some(ts) = e.source.commit_ts {
+            self.last_ts = Some(ts);
+        }
+        if transactional && e.source.origin.is_some() {
+            self.last_origin = e.source.origin.clone();
+        }
+        self.last_position = e.source.clone();
+        let schemas = self.table_schemas(table)?;
+        let ts = e.source.commit_ts.or(self.last_ts).ok_or_else(|| {
+            DebeziumError::SchemaMismatch(format!("a change of {} has no commit or read time", table.id))
+        })?;
+        let inputs = direct::SourceInputs {
+            relation_id: table.relation_id,
+            version: table.version,
+            ts,
+            marker: e.source.snapshot,
+            last_commit_lsn: self.last_commit_lsn,
+            lsn: e.source.lsn,
+            xid: e.source.xid,
+            origin: e.source.origin.clone(),
+        };
+        let (config, cache) = (&self.config, &mut self.direct_source);
+        let last_commit_lsn = self.last_commit_lsn;
+        let source = cache.body_for(inputs, |out| {
+            let value = envelope::source_value(
+                config,
+                &SourceInfo {
+                    ts,
+                    snapshot: e.source.snapshot.as_ref(),
+                    last_commit_lsn,
+                    lsn: Some(e.source.lsn),
+                    schema: &table.id.schema,
+                    table: &table.id.name,
+                    tx_id: e.source.xid,
+                    origin: e.source.origin.as_ref(),
+                },
+            )?;
+            crate::avro::encode(&source_schema(), &value, out)
+        })?;
+        Ok(Some(DirectRow {
+            config: &self.config,
+            table,
+            schemas,
+            row,
+            op,
+            now,
+            source,
+            headers: if self.config.extended_headers {
+                self.context_headers.clone()
+            } else {
+                Arc::from(Vec::new())
+            },
+            position: &e.source,
+        }))
     }
 
     fn dispatch(

@@ -28,7 +28,7 @@ use sluice_core::metrics::ConnectorMetrics;
 use sluice_core::{Lsn, SourceEvent, Timestamp};
 use sluice_debezium::DebeziumConfig;
 use sluice_debezium::offset::{SourceOffset, source_partition};
-use sluice_debezium::record::{Record, RecordBuilder};
+use sluice_debezium::record::{DirectRow, Record, RecordBuilder};
 use sluice_postgres::PostgresSourceConfig;
 use sluice_postgres::reader::{self, ReaderExit, StoredOffset};
 use tokio::time::Instant;
@@ -612,8 +612,29 @@ impl Pump<'_> {
             }
             SourceEvent::Begin(_) => {}
         }
-        self.builder.on_event(event, Timestamp::now(), &mut self.records).map_err(KafkaError::record)?;
-        let sent = self.send_records().await?;
+        let now = Timestamp::now();
+        // Snapshot reads and inserts skip the record tree when both converters are Avro.
+        let direct = if self.serializer.writes_direct_rows() {
+            self.builder.direct_row(event, now).map_err(KafkaError::record)?
+        } else {
+            None
+        };
+        let sent = match direct {
+            Some(row) => Self::send_direct(
+                &row,
+                self.serializer,
+                self.producer,
+                self.admin,
+                self.topic_creation,
+                &mut self.known_topics,
+            )
+            .await?
+            .count(self.status, &mut self.totals),
+            None => {
+                self.builder.on_event(event, now, &mut self.records).map_err(KafkaError::record)?;
+                self.send_records().await?
+            }
+        };
         if sent > 0 && matches!(event, SourceEvent::Change(_)) {
             self.totals.events += 1;
         }
@@ -629,18 +650,38 @@ impl Pump<'_> {
         self.send_records().await.map(drop)
     }
 
+    /// Sends a row written straight to Avro (the fields are passed apart: the row borrows the
+    /// builder).
+    async fn send_direct(
+        row: &DirectRow<'_>,
+        serializer: &mut RecordSerializer,
+        producer: &Producer<Mark>,
+        admin: &TopicAdmin,
+        topic_creation: Option<&TopicCreation>,
+        known_topics: &mut HashSet<String>,
+    ) -> Result<Sent, KafkaError> {
+        ensure_topic(admin, topic_creation, known_topics, row.topic()).await?;
+        let serialized = serializer.serialize_direct(row).await?;
+        let bytes = serialized.key.map_or(0, <[u8]>::len) + serialized.value.map_or(0, <[u8]>::len);
+        let headers: Vec<(&str, Option<&[u8]>)> =
+            serialized.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
+        producer
+            .send(OutRecord {
+                topic: row.topic(),
+                key: serialized.key,
+                value: serialized.value,
+                headers: &headers,
+            })
+            .await?;
+        Ok(Sent { records: 1, bytes })
+    }
+
     /// Sends the built records; returns how many.
     async fn send_records(&mut self) -> Result<usize, KafkaError> {
         let records = std::mem::take(&mut self.records);
-        let sent = records.len();
         let mut bytes = 0;
         for record in &records {
-            if !self.known_topics.contains(&record.topic) {
-                if let Some(creation) = self.topic_creation {
-                    self.admin.ensure_topic(&record.topic, creation.settings_for(&record.topic)).await?;
-                }
-                self.known_topics.insert(record.topic.clone());
-            }
+            ensure_topic(self.admin, self.topic_creation, &mut self.known_topics, &record.topic).await?;
             let serialized = self.serializer.serialize(record).await?;
             bytes += serialized.key.map_or(0, <[u8]>::len) + serialized.value.map_or(0, <[u8]>::len);
             let headers: Vec<(&str, Option<&[u8]>)> =
@@ -654,15 +695,45 @@ impl Pump<'_> {
                 })
                 .await?;
         }
+        let sent = Sent { records: records.len(), bytes };
         // Reuse the allocation.
         self.records = records;
         self.records.clear();
-        if sent > 0 {
-            self.status.lock().records_sent += sent as u64;
-            self.totals.bytes += bytes as u64;
-        }
-        Ok(sent)
+        Ok(sent.count(self.status, &mut self.totals))
     }
+}
+
+/// Records handed to the producer by one event, and their key and value bytes.
+struct Sent {
+    records: usize,
+    bytes: usize,
+}
+
+impl Sent {
+    /// Adds the records to the status and totals; returns how many.
+    fn count(self, status: &PublisherStatus, totals: &mut Totals) -> usize {
+        if self.records > 0 {
+            status.lock().records_sent += self.records as u64;
+            totals.bytes += self.bytes as u64;
+        }
+        self.records
+    }
+}
+
+/// Creates a record's topic (with `topic.creation.*`) the first time the pipeline sends to it.
+async fn ensure_topic(
+    admin: &TopicAdmin,
+    creation: Option<&TopicCreation>,
+    known: &mut HashSet<String>,
+    topic: &str,
+) -> Result<(), KafkaError> {
+    if !known.contains(topic) {
+        if let Some(creation) = creation {
+            admin.ensure_topic(topic, creation.settings_for(topic)).await?;
+        }
+        known.insert(topic.to_owned());
+    }
+    Ok(())
 }
 
 /// Stores delivered positions and confirms them to PostgreSQL, in that order.

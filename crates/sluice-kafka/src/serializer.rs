@@ -14,7 +14,7 @@ use sluice_debezium::config::Converter;
 use sluice_debezium::connect::{ConnectValue, Schema};
 use sluice_debezium::header::simple_header_value;
 use sluice_debezium::json;
-use sluice_debezium::record::{Header, Record};
+use sluice_debezium::record::{DirectRow, Header, Record};
 use sluice_registry::{RegistryClient, RegistryClientConfig};
 
 use crate::error::KafkaError;
@@ -201,18 +201,68 @@ impl RecordSerializer {
                     .await?
             }
         };
-        let same = self.headers_of.as_ref().is_some_and(|h| Arc::ptr_eq(h, &record.headers));
-        if !same {
-            self.headers.clear();
-            for h in record.headers.iter() {
-                self.headers.push((h.key.clone(), simple_header_value(&h.schema, &h.value)));
-            }
-            self.headers_of = Some(record.headers.clone());
-        }
+        self.convert_headers(&record.headers);
         Ok(SerializedRecord {
             key: has_key.then_some(self.key_buf.as_slice()),
             value: has_value.then_some(self.value_buf.as_slice()),
             headers: &self.headers,
         })
+    }
+
+    /// True when both converters are Avro: then [`RecordBuilder::direct_row`]'s rows can be
+    /// serialized by [`RecordSerializer::serialize_direct`].
+    ///
+    /// [`RecordBuilder::direct_row`]: sluice_debezium::record::RecordBuilder::direct_row
+    pub fn writes_direct_rows(&self) -> bool {
+        matches!((&self.key, &self.value), (SideSerializer::Avro(_), SideSerializer::Avro(_)))
+    }
+
+    /// Serializes a row written straight to Avro: the same bytes [`RecordSerializer::serialize`]
+    /// gives the record the general path builds for it. Only when
+    /// [`RecordSerializer::writes_direct_rows`].
+    pub async fn serialize_direct(
+        &mut self,
+        row: &DirectRow<'_>,
+    ) -> Result<SerializedRecord<'_>, KafkaError> {
+        let (SideSerializer::Avro(key), SideSerializer::Avro(value)) = (&mut self.key, &mut self.value)
+        else {
+            return Err(KafkaError::Internal(
+                "a direct row needs the Avro converter for key and value".into(),
+            ));
+        };
+        self.key_buf.clear();
+        let has_key = match row.key_schema() {
+            Some(schema) => {
+                let id = key.id(row.topic(), schema).await?;
+                self.key_buf.push(avro::MAGIC_BYTE);
+                self.key_buf.extend_from_slice(&id.to_be_bytes());
+                row.write_key(&mut self.key_buf).map_err(KafkaError::record)?
+            }
+            None => false,
+        };
+        let id = value.id(row.topic(), row.value_schema()).await?;
+        self.value_buf.clear();
+        self.value_buf.push(avro::MAGIC_BYTE);
+        self.value_buf.extend_from_slice(&id.to_be_bytes());
+        row.write_value(&mut self.value_buf).map_err(KafkaError::record)?;
+        self.convert_headers(row.headers());
+        Ok(SerializedRecord {
+            key: has_key.then_some(self.key_buf.as_slice()),
+            value: Some(self.value_buf.as_slice()),
+            headers: &self.headers,
+        })
+    }
+
+    /// The headers in SimpleHeaderConverter form, converted again only for another set: records
+    /// share their context headers.
+    fn convert_headers(&mut self, headers: &Arc<[Header]>) {
+        if self.headers_of.as_ref().is_some_and(|h| Arc::ptr_eq(h, headers)) {
+            return;
+        }
+        self.headers.clear();
+        for h in headers.iter() {
+            self.headers.push((h.key.clone(), simple_header_value(&h.schema, &h.value)));
+        }
+        self.headers_of = Some(headers.clone());
     }
 }

@@ -22,6 +22,19 @@ pub fn encode(schema: &Schema, value: &ConnectValue, out: &mut Vec<u8>) -> Resul
     result
 }
 
+/// Appends what precedes a non-null value of `schema`: its union branch when the schema is
+/// optional, nothing otherwise. The fields of a struct written one by one follow it.
+pub fn write_present(schema: &Schema, out: &mut Vec<u8>) {
+    if let Some((_, value_branch)) = optionality(schema).branches() {
+        write_long(value_branch, out);
+    }
+}
+
+/// Appends a required `string`: its length, then its bytes.
+pub fn write_string(s: &str, out: &mut Vec<u8>) {
+    write_bytes(s.as_bytes(), out);
+}
+
 fn encode_value(schema: &Schema, value: &ConnectValue, out: &mut Vec<u8>) -> Result<(), DebeziumError> {
     // A null with a default is the default, as `Struct.get` hands it out.
     let value = match (value, default_of(schema)) {

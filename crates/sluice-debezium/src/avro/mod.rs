@@ -37,7 +37,7 @@ use crate::connect::{ConnectValue, Schema, SchemaType};
 
 pub use connect_schema::connect_schema_from_avro;
 pub use decode::decode;
-pub use encode::encode;
+pub use encode::{encode, write_present, write_string};
 pub use schema::{avro_schema, avro_schema_string};
 pub use wire::{MAGIC_BYTE, frame, unframe};
 

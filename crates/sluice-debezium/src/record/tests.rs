@@ -1012,3 +1012,189 @@ fn forgotten_table_schemas_are_rebuilt_for_a_new_reader() {
     assert!(!Arc::ptr_eq(&s1, &s2));
     assert_ne!(s1.value, s2.value);
 }
+
+/// A table of many mapped types, for the direct path's byte-for-byte check.
+fn wide_table() -> Arc<TableSchema> {
+    let c = |name: &str, oid: u32, modifier: i32, ty: &str, kind: TypeKind, nullable: bool| Column {
+        name: name.into(),
+        ty: ColumnType::new(oid, modifier, ty, kind),
+        nullable,
+        default: None,
+        part_of_identity: name == "id" || name == "k2",
+    };
+    Arc::new(TableSchema {
+        relation_id: 16_600,
+        id: TableId::new("public", "wide"),
+        version: 1,
+        columns: vec![
+            c("id", 20, -1, "int8", TypeKind::Int8, false),
+            c("k2", 25, -1, "text", TypeKind::Text, false),
+            c("b", 16, -1, "bool", TypeKind::Bool, true),
+            c("i2", 21, -1, "int2", TypeKind::Int2, true),
+            c("i4", 23, -1, "int4", TypeKind::Int4, false),
+            c("f4", 700, -1, "float4", TypeKind::Float4, true),
+            c("f8", 701, -1, "float8", TypeKind::Float8, true),
+            c("n", 1700, (12 << 16 | 2) + 4, "numeric", TypeKind::Numeric, true),
+            c("nv", 1700, -1, "numeric", TypeKind::Numeric, true),
+            c("vc", 1043, 68, "varchar", TypeKind::Varchar, true),
+            c("by", 17, -1, "bytea", TypeKind::Bytea, true),
+            c("d", 1082, -1, "date", TypeKind::Date, true),
+            c("t", 1083, -1, "time", TypeKind::Time, true),
+            c("ts", 1114, -1, "timestamp", TypeKind::Timestamp, true),
+            c("tz", 1184, -1, "timestamptz", TypeKind::TimestampTz, true),
+            c("iv", 1186, -1, "interval", TypeKind::Interval, true),
+            c("u", 2950, -1, "uuid", TypeKind::Uuid, true),
+            c("j", 3802, -1, "jsonb", TypeKind::Jsonb, true),
+            c("p", 600, -1, "point", TypeKind::Point, true),
+        ],
+        key: vec![0, 1],
+        replica_identity: ReplicaIdentity::Default,
+    })
+}
+
+fn wide_row(i: i64, nulls: bool) -> Row {
+    use sluice_core::{Date, Decimal, Numeric};
+    let maybe = |v: Value| if nulls { Value::Null } else { v };
+    Row(vec![
+        Value::Int64(i * 7919 - 3),
+        Value::Text(format!("k{i}é")),
+        maybe(Value::Bool(i % 2 == 0)),
+        maybe(Value::Int16(-(i as i16))),
+        Value::Int32(i as i32 * 31),
+        maybe(Value::Float32(i as f32 / 3.0)),
+        maybe(Value::Float64(-(i as f64) * 1.5e-7)),
+        maybe(Value::Numeric(Numeric::Finite(
+            Decimal::parse(&format!("{}.{:02}", i * 13 - 50, i % 100)).unwrap(),
+        ))),
+        maybe(Value::Numeric(if i % 3 == 0 {
+            Numeric::NaN
+        } else {
+            Numeric::Finite(Decimal::parse(&format!("-{i}.000{i}")).unwrap())
+        })),
+        maybe(Value::Text("x".repeat(i as usize % 70))),
+        maybe(Value::Bytes((0..(i % 9) as u8).collect())),
+        maybe(Value::Date(Date::Days(17_109 + i as i32))),
+        maybe(Value::Time(i * 1_000_003)),
+        maybe(Value::Timestamp(Timestamp::Micros(1_600_000_000_000_000 + i * 999_999))),
+        maybe(Value::TimestampTz(if i == 4 {
+            Timestamp::PositiveInfinity
+        } else {
+            Timestamp::Micros(-86_400_000_000 + i * 1_234_567)
+        })),
+        maybe(Value::Interval { months: i as i32, days: -3, micros: i * 17 }),
+        maybe(Value::Uuid([i as u8; 16])),
+        maybe(Value::Text(format!("{{\"a\": {i}}}"))),
+        maybe(Value::Point { x: i as f64, y: -0.5 }),
+    ])
+}
+
+/// A direct row's key and value bytes equal the general path's, and after every event both
+/// builders are in the same state (the next records' `source` blocks would show a difference).
+#[test]
+fn direct_rows_write_the_general_paths_bytes() {
+    let wide = wide_table();
+    let c = customers(1);
+    let keyless = keyless_table();
+    let snap = |seq: u64, mark: SnapshotMark| SourcePosition {
+        lsn: Lsn(0x2000),
+        commit_lsn: None,
+        seq,
+        xid: Some(Xid(900)),
+        commit_ts: Some(COMMIT_TS),
+        origin: None,
+        snapshot: Some(mark),
+    };
+    let mark = |first, last, first_in_table, last_in_table| SnapshotMark {
+        first,
+        last,
+        first_in_table,
+        last_in_table,
+    };
+    let mut events = Vec::new();
+    for i in 0..6 {
+        let m = mark(i == 0, false, i == 0, i == 5);
+        events.push(row_event(&wide, Op::Read, None, Some(wide_row(i, i == 2)), snap(i as u64, m)));
+    }
+    events.push(row_event(
+        &keyless,
+        Op::Read,
+        None,
+        Some(Row(vec![Value::Text("l".into())])),
+        snap(6, mark(false, false, true, false)),
+    ));
+    events.push(row_event(
+        &c,
+        Op::Read,
+        None,
+        Some(row(1, "a", "b", None)),
+        snap(7, mark(false, true, true, true)),
+    ));
+    events.push(SourceEvent::SnapshotCompleted { consistent_point: Lsn(0x2000) });
+    for t in 0..3u32 {
+        let base = 0x3000 + u64::from(t) * 0x100;
+        events.push(begin(1000 + t, base + 0x50));
+        for i in 0..3 {
+            let mut p = pos(base + i, 1000 + t, i);
+            if t == 2 {
+                p.origin = Some(Origin { name: "o1".into(), lsn: Lsn(77) });
+            }
+            events.push(row_event(&wide, Op::Create, None, Some(wide_row(10 + i as i64, i == 1)), p.clone()));
+            events.push(row_event(&c, Op::Update, None, Some(row(2, "u", "v", Some("w"))), p));
+        }
+        events.push(commit(1000 + t, base + 0x50, base + 0x60, 6));
+    }
+    let configs: &[&[(&str, &str)]] = &[
+        &[],
+        &[
+            ("decimal.handling.mode", "string"),
+            ("time.precision.mode", "connect"),
+            ("binary.handling.mode", "base64"),
+        ],
+        &[
+            ("decimal.handling.mode", "double"),
+            ("interval.handling.mode", "string"),
+            ("extended.headers.enabled", "false"),
+        ],
+        &[("provide.transaction.metadata", "true")],
+        &[("skipped.operations", "c"), ("column.mask.with.5.chars", "public.wide.vc")],
+    ];
+    for pairs in configs {
+        let (mut general, mut direct) = (builder(pairs), builder(pairs));
+        let (mut directs, mut fallbacks) = (0, 0);
+        for event in &events {
+            let mut expected = Vec::new();
+            general.on_event(event, NOW, &mut expected).unwrap();
+            let Some(row) = direct.direct_row(event, NOW).unwrap() else {
+                let mut got = Vec::new();
+                direct.on_event(event, NOW, &mut got).unwrap();
+                assert_eq!(got, expected, "{pairs:?}");
+                fallbacks += 1;
+                continue;
+            };
+            directs += 1;
+            assert_eq!(expected.len(), 1, "{pairs:?}: one record per direct row");
+            let r = &expected[0];
+            assert_eq!(row.topic(), r.topic);
+            assert_eq!(row.key_schema(), r.key_schema.as_ref());
+            assert_eq!(Some(row.value_schema()), r.value_schema.as_ref());
+            assert_eq!(&**row.headers(), &*r.headers);
+            assert_eq!(row.position(), &r.position);
+            let mut key = vec![9];
+            let has_key = row.write_key(&mut key).unwrap();
+            let mut want_key = vec![9];
+            if let (Some(s), Some(k)) = (&r.key_schema, &r.key) {
+                crate::avro::encode(s, k, &mut want_key).unwrap();
+            }
+            assert_eq!(has_key, r.key.is_some());
+            assert_eq!(key, want_key, "{pairs:?}: key of {event:?}");
+            let mut value = vec![7];
+            row.write_value(&mut value).unwrap();
+            let mut want_value = vec![7];
+            crate::avro::encode(r.value_schema.as_ref().unwrap(), r.value.as_ref().unwrap(), &mut want_value)
+                .unwrap();
+            assert_eq!(value, want_value, "{pairs:?}: value of {event:?}");
+        }
+        assert!(directs >= 8, "{pairs:?}: the snapshot reads at least go direct ({directs})");
+        assert!(fallbacks >= 9, "{pairs:?}: updates and transaction markers do not ({fallbacks})");
+    }
+}
