@@ -309,7 +309,7 @@ fn props(db: &TestDb, slot: &str, extra: &[(&str, &str)]) -> BTreeMap<String, St
 fn run_sluice(
     props: &BTreeMap<String, String>,
     cancel: CancellationToken,
-) -> (Arc<Mutex<Vec<Comparable>>>, tokio::task::JoinHandle<()>) {
+) -> (Arc<Mutex<Vec<Comparable>>>, tokio::task::JoinHandle<usize>) {
     let mut source_props = props.clone();
     // Converter properties are the record layer's; the source ignores them.
     source_props.insert("database.sslmode".into(), "disable".into());
@@ -324,6 +324,7 @@ fn run_sluice(
         // runs beside it on the same events and must write the general path's bytes.
         let mut direct = RecordBuilder::new(records).with_context_headers(builder.context_headers().clone());
         let mut out = Vec::new();
+        let mut direct_rows = 0;
         while let Some(event) = handle.events.recv().await {
             match &event {
                 SourceEvent::Commit(c) => handle.acks.confirm(c.end_lsn),
@@ -335,23 +336,30 @@ fn run_sluice(
                     as i64,
             );
             builder.on_event(&event, now, &mut out).expect("sluice builds records");
-            check_direct_row(&mut direct, &event, now, &out);
+            direct_rows += usize::from(check_direct_row(&mut direct, &event, now, &out));
             let mut sink = sink.lock().unwrap();
             sink.extend(out.drain(..).map(|r| Comparable::from_sluice(&r)));
         }
         let _ = handle.task.await;
+        direct_rows
     });
     (collected, task)
 }
 
 /// Feeds `event` to the direct path's builder: a direct row must encode to the Avro bytes of the
 /// one record the general path built; any other event must give the general path's records.
-fn check_direct_row(direct: &mut RecordBuilder, event: &SourceEvent, now: Timestamp, expected: &[Record]) {
+/// Returns whether the event went the direct way.
+fn check_direct_row(
+    direct: &mut RecordBuilder,
+    event: &SourceEvent,
+    now: Timestamp,
+    expected: &[Record],
+) -> bool {
     let Some(row) = direct.direct_row(event, now).expect("the direct path takes the event") else {
         let mut got = Vec::new();
         direct.on_event(event, now, &mut got).expect("sluice builds records");
         assert_eq!(got, expected, "the direct path's builder fell out of step on {event:?}");
-        return;
+        return false;
     };
     let [record] = expected else { panic!("a direct row for {} records: {event:?}", expected.len()) };
     let (mut key, mut want_key) = (Vec::new(), Vec::new());
@@ -368,7 +376,11 @@ fn check_direct_row(direct: &mut RecordBuilder, event: &SourceEvent, now: Timest
     avro::encode(schema, v, &mut want_value).expect("general value");
     assert_eq!(value, want_value, "direct value bytes of {} differ", record.topic);
     assert_eq!(row.topic(), record.topic);
+    assert_eq!(row.key_schema(), record.key_schema.as_ref());
+    assert_eq!(Some(row.value_schema()), record.value_schema.as_ref());
+    assert_eq!(row.position(), &record.position);
     assert_eq!(&**row.headers(), &*record.headers);
+    true
 }
 
 /// The workload both connectors observe after their snapshots.
@@ -631,7 +643,8 @@ async fn conformance(name: &str, extra: &[(&str, &str)], workload: Workload) {
     }
     oracle.stop();
     cancel.cancel();
-    let _ = task.await;
+    let direct_rows = task.await.expect("sluice's task (and its direct-path checks) ran to the end");
+    assert!(direct_rows > 0, "no snapshot read or insert went the direct way");
     let ours = ours.lock().unwrap().clone();
     for topic in &workload.topics {
         assert!(theirs.iter().any(|r| r.topic == *topic), "Debezium wrote nothing to {topic}");

@@ -339,6 +339,7 @@ impl RecordBuilder {
     /// restart at 1 with every reader, so a cached version could describe an older shape.
     pub fn forget_tables(&mut self) {
         self.tables.clear();
+        self.direct_source = direct::SourceCache::default();
     }
 
     /// The schemas of a table version (built once and cached by relation id and version).
@@ -407,7 +408,8 @@ impl RecordBuilder {
         let Change::Row { op, table, after: Some(row), .. } = &e.change else { return Ok(None) };
         let op = *op;
         match op {
-            Op::Read => {}
+            // A read outside the snapshot inside a transaction would open transaction metadata.
+            Op::Read if e.source.snapshot.is_some() || !self.tx_metadata() => {}
             Op::Create if !self.tx_metadata() && !self.skipped(Op::Create) => {}
             _ => return Ok(None),
         }
@@ -426,6 +428,7 @@ impl RecordBuilder {
             DebeziumError::SchemaMismatch(format!("a change of {} has no commit or read time", table.id))
         })?;
         let inputs = direct::SourceInputs {
+            table: table.id.clone(),
             relation_id: table.relation_id,
             version: table.version,
             ts,

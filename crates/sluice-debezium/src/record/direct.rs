@@ -7,11 +7,12 @@
 //! once under its field schema, and the `source` block, identical for every row of a snapshot
 //! table, is encoded once and reused while its inputs stay the same. The pieces are the general
 //! path's (the converters, [`crate::avro::encode`] under the same schemas, in the envelope's field
-//! order), so the bytes are identical; `record::tests` checks that over every mapped type.
+//! order), so the bytes are identical: `record::tests` checks that over nineteen types under five
+//! configurations, and the Debezium conformance tests on every event of their live workloads.
 
 use std::sync::Arc;
 
-use sluice_core::{Lsn, Op, Origin, Row, SourcePosition, TableSchema, Timestamp, Xid};
+use sluice_core::{Lsn, Op, Origin, Row, SourcePosition, TableId, TableSchema, Timestamp, Xid};
 
 use super::Header;
 use crate::avro;
@@ -148,6 +149,7 @@ pub(super) struct SourceCache {
 /// Everything a `source` block of a row record depends on (besides the connector's config).
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct SourceInputs {
+    pub(super) table: TableId,
     pub(super) relation_id: u32,
     pub(super) version: u32,
     pub(super) ts: Timestamp,
