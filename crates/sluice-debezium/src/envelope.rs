@@ -344,7 +344,8 @@ pub fn build_table_schemas(
     })
 }
 
-fn cell<'a>(table: &TableSchema, row: &'a Row, i: usize) -> Result<&'a Value, DebeziumError> {
+/// Column `i` of a row, or an error naming the table when the row is shorter.
+pub(crate) fn cell<'a>(table: &TableSchema, row: &'a Row, i: usize) -> Result<&'a Value, DebeziumError> {
     row.0.get(i).ok_or_else(|| {
         DebeziumError::SchemaMismatch(format!(
             "a row of {} has {} values but column #{i} was expected",

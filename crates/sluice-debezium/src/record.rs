@@ -339,7 +339,6 @@ impl RecordBuilder {
     /// restart at 1 with every reader, so a cached version could describe an older shape.
     pub fn forget_tables(&mut self) {
         self.tables.clear();
-        self.direct_source = direct::SourceCache::default();
     }
 
     /// The schemas of a table version (built once and cached by relation id and version).
@@ -413,47 +412,16 @@ impl RecordBuilder {
             Op::Create if !self.tx_metadata() && !self.skipped(Op::Create) => {}
             _ => return Ok(None),
         }
-        // The state `on_change` keeps (a read is never transactional; an insert's transaction
-        // metadata is off here).
+        // As `on_change`, which would also open transaction metadata: off here for inserts, and
+        // a snapshot read is never transactional.
         let transactional = self.in_transaction && e.source.snapshot.is_none();
-        if let Some(ts) = e.source.commit_ts {
-            self.last_ts = Some(ts);
-        }
-        if transactional && e.source.origin.is_some() {
-            self.last_origin = e.source.origin.clone();
-        }
-        self.last_position = e.source.clone();
+        self.keep_position(e, transactional);
         let schemas = self.table_schemas(table)?;
-        let ts = e.source.commit_ts.or(self.last_ts).ok_or_else(|| {
-            DebeziumError::SchemaMismatch(format!("a change of {} has no commit or read time", table.id))
-        })?;
-        let inputs = direct::SourceInputs {
-            table: table.id.clone(),
-            relation_id: table.relation_id,
-            version: table.version,
-            ts,
-            marker: e.source.snapshot,
-            last_commit_lsn: self.last_commit_lsn,
-            lsn: e.source.lsn,
-            xid: e.source.xid,
-            origin: e.source.origin.clone(),
-        };
+        let info = self.source_info(e, table)?;
+        let headers = self.extended(Vec::new());
         let (config, cache) = (&self.config, &mut self.direct_source);
-        let last_commit_lsn = self.last_commit_lsn;
-        let source = cache.body_for(inputs, |out| {
-            let value = envelope::source_value(
-                config,
-                &SourceInfo {
-                    ts,
-                    snapshot: e.source.snapshot.as_ref(),
-                    last_commit_lsn,
-                    lsn: Some(e.source.lsn),
-                    schema: &table.id.schema,
-                    table: &table.id.name,
-                    tx_id: e.source.xid,
-                    origin: e.source.origin.as_ref(),
-                },
-            )?;
+        let source = cache.body_for(&info, |out| {
+            let value = envelope::source_value(config, &info)?;
             crate::avro::encode(&source_schema(), &value, out)
         })?;
         Ok(Some(DirectRow {
@@ -464,11 +432,7 @@ impl RecordBuilder {
             op,
             now,
             source,
-            headers: if self.config.extended_headers {
-                self.context_headers.clone()
-            } else {
-                Arc::from(Vec::new())
-            },
+            headers,
             position: &e.source,
         }))
     }
@@ -538,15 +502,7 @@ impl RecordBuilder {
         if transactional && self.tx_metadata() {
             self.transactions.ensure_begun(&self.config, e.source.lsn, out)?;
         }
-        // Debezium's offset context keeps the last event time (snapshot reads included) and the
-        // origin of the current transaction.
-        if let Some(ts) = e.source.commit_ts {
-            self.last_ts = Some(ts);
-        }
-        if transactional && e.source.origin.is_some() {
-            self.last_origin = e.source.origin.clone();
-        }
-        self.last_position = e.source.clone();
+        self.keep_position(e, transactional);
         match &e.change {
             Change::Row { op, table, before, after } => {
                 self.on_row(e, *op, table, before.as_ref(), after.as_ref(), transactional, now, out)
@@ -600,23 +556,41 @@ impl RecordBuilder {
         headers.into()
     }
 
+    /// Debezium's offset context keeps the last event time (snapshot reads included) and the
+    /// origin of the current transaction; the position is what a heartbeat stands for.
+    fn keep_position(&mut self, e: &ChangeEvent, transactional: bool) {
+        if let Some(ts) = e.source.commit_ts {
+            self.last_ts = Some(ts);
+        }
+        if transactional && e.source.origin.is_some() {
+            self.last_origin = e.source.origin.clone();
+        }
+        self.last_position = e.source.clone();
+    }
+
     fn source_for_row(&self, e: &ChangeEvent, table: &TableSchema) -> Result<ConnectValue, DebeziumError> {
+        envelope::source_value(&self.config, &self.source_info(e, table)?)
+    }
+
+    /// What a row change's `source` block is made of.
+    fn source_info<'e>(
+        &self,
+        e: &'e ChangeEvent,
+        table: &'e TableSchema,
+    ) -> Result<SourceInfo<'e>, DebeziumError> {
         let ts = e.source.commit_ts.or(self.last_ts).ok_or_else(|| {
             DebeziumError::SchemaMismatch(format!("a change of {} has no commit or read time", table.id))
         })?;
-        envelope::source_value(
-            &self.config,
-            &SourceInfo {
-                ts,
-                snapshot: e.source.snapshot.as_ref(),
-                last_commit_lsn: self.last_commit_lsn,
-                lsn: Some(e.source.lsn),
-                schema: &table.id.schema,
-                table: &table.id.name,
-                tx_id: e.source.xid,
-                origin: e.source.origin.as_ref(),
-            },
-        )
+        Ok(SourceInfo {
+            ts,
+            snapshot: e.source.snapshot.as_ref(),
+            last_commit_lsn: self.last_commit_lsn,
+            lsn: Some(e.source.lsn),
+            schema: &table.id.schema,
+            table: &table.id.name,
+            tx_id: e.source.xid,
+            origin: e.source.origin.as_ref(),
+        })
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -39,7 +39,7 @@ use crate::delivery::DeliveryTracker;
 use crate::error::KafkaError;
 use crate::offsets::{OffsetStore, connect_offset_key};
 use crate::producer::{OutRecord, Producer};
-use crate::serializer::RecordSerializer;
+use crate::serializer::{RecordSerializer, SerializedRecord};
 use crate::topics::{TopicAdmin, TopicCreation};
 
 /// Everything one source connector needs, parsed once from its flat Kafka Connect config.
@@ -662,17 +662,7 @@ impl Pump<'_> {
     ) -> Result<Sent, KafkaError> {
         ensure_topic(admin, topic_creation, known_topics, row.topic()).await?;
         let serialized = serializer.serialize_direct(row).await?;
-        let bytes = serialized.key.map_or(0, <[u8]>::len) + serialized.value.map_or(0, <[u8]>::len);
-        let headers: Vec<(&str, Option<&[u8]>)> =
-            serialized.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
-        producer
-            .send(OutRecord {
-                topic: row.topic(),
-                key: serialized.key,
-                value: serialized.value,
-                headers: &headers,
-            })
-            .await?;
+        let bytes = produce(producer, row.topic(), serialized).await?;
         Ok(Sent { records: 1, bytes })
     }
 
@@ -683,17 +673,7 @@ impl Pump<'_> {
         for record in &records {
             ensure_topic(self.admin, self.topic_creation, &mut self.known_topics, &record.topic).await?;
             let serialized = self.serializer.serialize(record).await?;
-            bytes += serialized.key.map_or(0, <[u8]>::len) + serialized.value.map_or(0, <[u8]>::len);
-            let headers: Vec<(&str, Option<&[u8]>)> =
-                serialized.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
-            self.producer
-                .send(OutRecord {
-                    topic: &record.topic,
-                    key: serialized.key,
-                    value: serialized.value,
-                    headers: &headers,
-                })
-                .await?;
+            bytes += produce(self.producer, &record.topic, serialized).await?;
         }
         let sent = Sent { records: records.len(), bytes };
         // Reuse the allocation.
@@ -718,6 +698,21 @@ impl Sent {
         }
         self.records
     }
+}
+
+/// Hands one serialized record to the producer; returns its key and value bytes.
+async fn produce(
+    producer: &Producer<Mark>,
+    topic: &str,
+    serialized: SerializedRecord<'_>,
+) -> Result<usize, KafkaError> {
+    let bytes = serialized.key.map_or(0, <[u8]>::len) + serialized.value.map_or(0, <[u8]>::len);
+    let headers: Vec<(&str, Option<&[u8]>)> =
+        serialized.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
+    producer
+        .send(OutRecord { topic, key: serialized.key, value: serialized.value, headers: &headers })
+        .await?;
+    Ok(bytes)
 }
 
 /// Creates a record's topic (with `topic.creation.*`) the first time the pipeline sends to it.

@@ -46,6 +46,19 @@ struct CachedSchema {
 }
 
 impl AvroSide {
+    /// Appends the Confluent wire format's header: the magic byte and the schema's id.
+    async fn frame(
+        &mut self,
+        topic: &str,
+        schema: &Arc<Schema>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), KafkaError> {
+        let id = self.id(topic, schema).await?;
+        out.push(avro::MAGIC_BYTE);
+        out.extend_from_slice(&id.to_be_bytes());
+        Ok(())
+    }
+
     async fn id(&mut self, topic: &str, schema: &Arc<Schema>) -> Result<u32, KafkaError> {
         let ptr = Arc::as_ptr(schema) as usize;
         if let Some(cached) = self.ids.get(&ptr)
@@ -131,9 +144,7 @@ impl SideSerializer {
                 if value.is_null() {
                     return Ok(false);
                 }
-                let id = side.id(topic, schema).await?;
-                out.push(0);
-                out.extend_from_slice(&id.to_be_bytes());
+                side.frame(topic, schema, out).await?;
                 avro::encode(schema, value, out).map_err(KafkaError::record)?;
                 Ok(true)
             }
@@ -233,17 +244,13 @@ impl RecordSerializer {
         self.key_buf.clear();
         let has_key = match row.key_schema() {
             Some(schema) => {
-                let id = key.id(row.topic(), schema).await?;
-                self.key_buf.push(avro::MAGIC_BYTE);
-                self.key_buf.extend_from_slice(&id.to_be_bytes());
+                key.frame(row.topic(), schema, &mut self.key_buf).await?;
                 row.write_key(&mut self.key_buf).map_err(KafkaError::record)?
             }
             None => false,
         };
-        let id = value.id(row.topic(), row.value_schema()).await?;
         self.value_buf.clear();
-        self.value_buf.push(avro::MAGIC_BYTE);
-        self.value_buf.extend_from_slice(&id.to_be_bytes());
+        value.frame(row.topic(), row.value_schema(), &mut self.value_buf).await?;
         row.write_value(&mut self.value_buf).map_err(KafkaError::record)?;
         self.convert_headers(row.headers());
         Ok(SerializedRecord {

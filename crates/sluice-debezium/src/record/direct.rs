@@ -12,13 +12,13 @@
 
 use std::sync::Arc;
 
-use sluice_core::{Lsn, Op, Origin, Row, SourcePosition, TableId, TableSchema, Timestamp, Xid};
+use sluice_core::{Lsn, Op, Origin, Row, SnapshotMark, SourcePosition, TableSchema, Timestamp, Xid};
 
 use super::Header;
 use crate::avro;
 use crate::config::DebeziumConfig;
 use crate::connect::{ConnectValue, Schema};
-use crate::envelope::{self, TableRecordSchemas};
+use crate::envelope::{self, SourceInfo, TableRecordSchemas};
 use crate::error::DebeziumError;
 use crate::mapping::ValueSource;
 
@@ -124,13 +124,7 @@ impl DirectRow<'_> {
         let source = self.source();
         for ((f, &i), converter) in schema.fields.iter().zip(columns).zip(converters) {
             let column = &self.table.columns[i];
-            let value = self.row.0.get(i).ok_or_else(|| {
-                DebeziumError::SchemaMismatch(format!(
-                    "a row of {} has {} values but column #{i} was expected",
-                    self.table.id,
-                    self.row.0.len()
-                ))
-            })?;
+            let value = envelope::cell(self.table, self.row, i)?;
             let converted =
                 converter.convert(&self.table.id, column, &f.schema, value, source, self.config)?;
             avro::encode(&f.schema, &converted, out)?;
@@ -139,39 +133,65 @@ impl DirectRow<'_> {
     }
 }
 
-/// The inputs of one `source` block and its Avro body, kept while consecutive rows share them.
+/// The last `source` block's inputs and Avro body, kept while consecutive rows share them.
 #[derive(Debug, Default)]
 pub(super) struct SourceCache {
     inputs: Option<SourceInputs>,
-    pub(super) body: Vec<u8>,
+    body: Vec<u8>,
 }
 
-/// Everything a `source` block of a row record depends on (besides the connector's config).
+/// An owned [`SourceInfo`]: everything `envelope::source_value` reads besides the config, which
+/// is fixed per builder.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct SourceInputs {
-    pub(super) table: TableId,
-    pub(super) relation_id: u32,
-    pub(super) version: u32,
-    pub(super) ts: Timestamp,
-    pub(super) marker: Option<sluice_core::SnapshotMark>,
-    pub(super) last_commit_lsn: Option<Lsn>,
-    pub(super) lsn: Lsn,
-    pub(super) xid: Option<Xid>,
-    pub(super) origin: Option<Origin>,
+struct SourceInputs {
+    ts: Timestamp,
+    snapshot: Option<SnapshotMark>,
+    last_commit_lsn: Option<Lsn>,
+    lsn: Option<Lsn>,
+    schema: Arc<str>,
+    table: Arc<str>,
+    tx_id: Option<Xid>,
+    origin: Option<Origin>,
+}
+
+impl SourceInputs {
+    fn matches(&self, info: &SourceInfo<'_>) -> bool {
+        self.ts == info.ts
+            && self.snapshot.as_ref() == info.snapshot
+            && self.last_commit_lsn == info.last_commit_lsn
+            && self.lsn == info.lsn
+            && *self.schema == *info.schema
+            && *self.table == *info.table
+            && self.tx_id == info.tx_id
+            && self.origin.as_ref() == info.origin
+    }
+
+    fn of(info: &SourceInfo<'_>) -> Self {
+        SourceInputs {
+            ts: info.ts,
+            snapshot: info.snapshot.copied(),
+            last_commit_lsn: info.last_commit_lsn,
+            lsn: info.lsn,
+            schema: info.schema.into(),
+            table: info.table.into(),
+            tx_id: info.tx_id,
+            origin: info.origin.cloned(),
+        }
+    }
 }
 
 impl SourceCache {
-    /// The body for `inputs`, encoded again only when they changed.
+    /// The body for `info`, encoded again only when it differs from the last one's.
     pub(super) fn body_for(
         &mut self,
-        inputs: SourceInputs,
+        info: &SourceInfo<'_>,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<(), DebeziumError>,
     ) -> Result<&[u8], DebeziumError> {
-        if self.inputs.as_ref() != Some(&inputs) {
+        if !self.inputs.as_ref().is_some_and(|i| i.matches(info)) {
             self.inputs = None;
             self.body.clear();
             encode(&mut self.body)?;
-            self.inputs = Some(inputs);
+            self.inputs = Some(SourceInputs::of(info));
         }
         Ok(&self.body)
     }
