@@ -184,6 +184,24 @@ impl Decimal {
         Ok(Decimal(out.into_boxed_str()))
     }
 
+    /// Takes text already in the canonical form [`Decimal::as_str`] gives (`-` only on a non-zero
+    /// number, no leading zeros before a digit of the integer part, a `.` only with fraction
+    /// digits after it), checked but not copied: for decoders that write that form directly.
+    pub fn from_canonical(text: String) -> Result<Self, ParseDecimalError> {
+        let bytes = text.as_bytes();
+        let body = bytes.strip_prefix(b"-").unwrap_or(bytes);
+        let (int, frac) = match body.iter().position(|&b| b == b'.') {
+            Some(i) => (&body[..i], Some(&body[i + 1..])),
+            None => (body, None),
+        };
+        let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+        let canonical = digits(int)
+            && (int.len() == 1 || int[0] != b'0')
+            && frac.is_none_or(digits)
+            && (body.len() == bytes.len() || body.iter().any(|&b| (b'1'..=b'9').contains(&b)));
+        if canonical { Ok(Decimal(text.into_boxed_str())) } else { Err(ParseDecimalError(text)) }
+    }
+
     /// The canonical text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -275,6 +293,18 @@ mod tests {
         assert_eq!(Decimal::parse("-.5").unwrap().as_str(), "-0.5");
         assert!(Decimal::parse("-0.5").unwrap().is_negative());
         assert_eq!(Decimal::parse("+7").unwrap().as_str(), "7");
+    }
+
+    #[test]
+    fn canonical_text_is_taken_only_when_canonical() {
+        for good in ["0", "7", "-7", "12.3400", "0.00", "-0.5", "100", "0.0001"] {
+            let d = Decimal::from_canonical(good.to_owned()).unwrap();
+            assert_eq!(d, Decimal::parse(good).unwrap(), "{good:?}");
+        }
+        for bad in ["", "-", ".", "1.", ".5", "-0", "-0.00", "007", "00.1", "+7", "1e5", "1.2.3", " 1", "-.5"]
+        {
+            assert!(Decimal::from_canonical(bad.to_owned()).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

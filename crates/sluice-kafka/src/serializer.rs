@@ -35,6 +35,9 @@ struct AvroSide {
     is_key: bool,
     /// Schema instance (pointer) → the schema kept alive and its id per topic.
     ids: HashMap<usize, CachedSchema>,
+    /// The last schema instance and topic looked up, and their id: consecutive records nearly
+    /// always share them (every row of a table), so most lookups end here without hashing.
+    last: Option<(Arc<Schema>, String, u32)>,
 }
 
 /// A schema instance kept alive (so its address is not reused while cached) and its registry id
@@ -60,6 +63,30 @@ impl AvroSide {
     }
 
     async fn id(&mut self, topic: &str, schema: &Arc<Schema>) -> Result<u32, KafkaError> {
+        if let Some((last, last_topic, id)) = &self.last
+            && Arc::ptr_eq(last, schema)
+            && last_topic == topic
+        {
+            return Ok(*id);
+        }
+        let id = self.lookup(topic, schema).await?;
+        match &mut self.last {
+            Some((last, last_topic, last_id)) => {
+                if !Arc::ptr_eq(last, schema) {
+                    *last = Arc::clone(schema);
+                }
+                if last_topic != topic {
+                    topic.clone_into(last_topic);
+                }
+                *last_id = id;
+            }
+            None => self.last = Some((Arc::clone(schema), topic.to_owned(), id)),
+        }
+        Ok(id)
+    }
+
+    /// The id from the per-instance cache, or registered with the registry.
+    async fn lookup(&mut self, topic: &str, schema: &Arc<Schema>) -> Result<u32, KafkaError> {
         let ptr = Arc::as_ptr(schema) as usize;
         if let Some(cached) = self.ids.get(&ptr)
             && let Some((_, id)) = cached.ids.iter().find(|(t, _)| t == topic)
@@ -113,7 +140,7 @@ impl SideSerializer {
                 let config = RegistryClientConfig::from_converter_properties(&props, prefix)
                     .map_err(KafkaError::registry)?;
                 let client = RegistryClient::new(config).map_err(KafkaError::registry)?;
-                Ok(SideSerializer::Avro(AvroSide { client, is_key, ids: HashMap::new() }))
+                Ok(SideSerializer::Avro(AvroSide { client, is_key, ids: HashMap::new(), last: None }))
             }
         }
     }

@@ -70,9 +70,9 @@ struct Chunk {
 
 #[derive(Debug)]
 enum ChunkItem {
-    /// The rows of one COPY data message: handed over together, so the reader and the emitter
-    /// do not wake each other for every row.
-    Rows(Vec<Row>),
+    /// Rows, each with its [`Row::approx_size`] (measured once, here), handed over together so
+    /// the reader and the emitter do not wake each other for every row.
+    Rows(Vec<(Row, usize)>),
     Done,
     Failed(PostgresError),
 }
@@ -200,8 +200,8 @@ pub async fn run_snapshot(
                 };
                 match item {
                     Some(ChunkItem::Rows(rows)) => {
-                        for row in rows {
-                            emitter.push(chunks[i].table, row).await?;
+                        for (row, size) in rows {
+                            emitter.push(chunks[i].table, row, size).await?;
                         }
                     }
                     Some(ChunkItem::Done) => break,
@@ -308,8 +308,9 @@ async fn read_chunk(
         let at = parser
             .tuples(bytes, &mut fields, |bytes, fields| {
                 let row = decode_tuple(schema, &binary, bytes, fields).map_err(TupleError::Row)?;
-                size += row.approx_size();
-                rows.push(row);
+                let row_size = row.approx_size();
+                size += row_size;
+                rows.push((row, row_size));
                 Ok(())
             })
             .map_err(|e| match e {
@@ -384,7 +385,8 @@ fn decode_tuple(
 struct Emitter<'a> {
     out: &'a flow::Sender<SourceEvent>,
     schemas: &'a [Arc<TableSchema>],
-    pending: Option<(usize, Row, bool)>,
+    /// The row held back: its table, the row, its size, and whether it is its table's first.
+    pending: Option<(usize, Row, usize, bool)>,
     seq: u64,
     consistent_point: Lsn,
     xid: Xid,
@@ -393,27 +395,30 @@ struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
-    async fn push(&mut self, table: usize, row: Row) -> Result<(), PostgresError> {
+    async fn push(&mut self, table: usize, row: Row, size: usize) -> Result<(), PostgresError> {
         let first_in_table = self.last_table != Some(table);
         self.last_table = Some(table);
-        if let Some((t, r, f)) = self.pending.take() {
-            self.emit(t, r, f, t != table, false).await?;
+        if let Some((t, r, s, f)) = self.pending.take() {
+            self.emit(t, r, s, f, t != table, false).await?;
         }
-        self.pending = Some((table, row, first_in_table));
+        self.pending = Some((table, row, size, first_in_table));
         Ok(())
     }
 
     async fn finish(mut self) -> Result<u64, PostgresError> {
-        if let Some((t, r, f)) = self.pending.take() {
-            self.emit(t, r, f, true, true).await?;
+        if let Some((t, r, s, f)) = self.pending.take() {
+            self.emit(t, r, s, f, true, true).await?;
         }
         Ok(self.seq)
     }
 
+    /// Sends one row as an op `r` event; `row_size` is its [`Row::approx_size`], so the event's
+    /// size is that plus the event itself (what [`ChangeEvent::approx_size`] would count again).
     async fn emit(
         &mut self,
         table: usize,
         row: Row,
+        row_size: usize,
         first_in_table: bool,
         last_in_table: bool,
         last: bool,
@@ -439,7 +444,8 @@ impl Emitter<'_> {
             },
         };
         self.seq += 1;
-        let size = event.approx_size();
+        let size = row_size + std::mem::size_of::<ChangeEvent>();
+        debug_assert_eq!(size, event.approx_size());
         self.out.send(SourceEvent::Change(event), size).await.map_err(|_| PostgresError::Closed)
     }
 }

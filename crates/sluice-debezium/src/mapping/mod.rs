@@ -173,6 +173,17 @@ impl ColumnConverter {
         Ok(ColumnConverter { plan, meta, rule })
     }
 
+    /// The text `convert` would hand out as a Connect string for `value`, borrowed: a character
+    /// (or other text-kept) column's text without a column mapper. `None` when the conversion
+    /// does anything else, `name` columns included (their snapshot and streaming forms differ).
+    /// Lets an encoder write the text without the copy a [`ConnectValue`] would own.
+    pub fn borrowed_text<'v>(&self, value: &'v Value) -> Option<&'v str> {
+        match (&self.plan, value, &self.rule) {
+            (Plan::Text(kind), Value::Text(s), None) if !matches!(kind, TextKind::Name) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The Connect value of one column value under its schema (from [`column_schema`] or
     /// [`key_column_schema`]); `table`, `column` and `schema` must be the ones the converter was
     /// built for.

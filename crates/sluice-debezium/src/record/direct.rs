@@ -17,7 +17,7 @@ use sluice_core::{Lsn, Op, Origin, Row, SnapshotMark, SourcePosition, TableSchem
 use super::Header;
 use crate::avro;
 use crate::config::DebeziumConfig;
-use crate::connect::{ConnectValue, Schema};
+use crate::connect::{ConnectValue, Schema, SchemaType};
 use crate::envelope::{self, SourceInfo, TableRecordSchemas};
 use crate::error::DebeziumError;
 use crate::mapping::ValueSource;
@@ -125,6 +125,14 @@ impl DirectRow<'_> {
         for ((f, &i), converter) in schema.fields.iter().zip(columns).zip(converters) {
             let column = &self.table.columns[i];
             let value = envelope::cell(self.table, self.row, i)?;
+            if f.schema.schema_type == SchemaType::String
+                && let Some(text) = converter.borrowed_text(value)
+            {
+                // What encoding `ConnectValue::String(text)` writes, without that copy.
+                avro::write_present(&f.schema, out);
+                avro::write_string(text, out);
+                continue;
+            }
             let converted =
                 converter.convert(&self.table.id, column, &f.schema, value, source, self.config)?;
             avro::encode(&f.schema, &converted, out)?;
